@@ -1,0 +1,515 @@
+"""Routing: a segment tree from paths to HTTP and WebSocket handlers.
+
+>>> router = Router()
+>>> @router.websocket_route("/rooms/{room}/{seat}")
+... async def seat(websocket, room: str, seat: int) -> None:
+...     await websocket.accept()
+...     await websocket.send_json({"room": room, "seat": seat})
+
+Lookup walks the path one segment at a time through dictionaries, so its cost grows
+with the depth of the path, not with the number of routes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import re
+import typing
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import unquote
+
+from yaat.requests import Request
+from yaat.responses import Response, TextResponse
+from yaat.types import ASGIApp, Receive, Scope, Send
+from yaat.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+Handler = Callable[..., Awaitable[Any]]
+HandlerT = TypeVar("HandlerT", bound=Handler)
+
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_INT = re.compile(r"[-+]?[0-9]+", re.ASCII)
+_FLOAT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", re.ASCII)
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
+_MISSING: Any = object()
+
+
+def _convert_int(segment: str) -> int:
+    # int() alone would also take " 1", "1_000" and non-ASCII digits.
+    if _INT.fullmatch(segment) is None:
+        raise ValueError(segment)
+    return int(segment)
+
+
+def _convert_float(segment: str) -> float:
+    # float() alone would also take "nan" and "inf".
+    if _FLOAT.fullmatch(segment) is None:
+        raise ValueError(segment)
+    return float(segment)
+
+
+_CONVERTERS: dict[Any, Callable[[str], Any]] = {str: str, int: _convert_int, float: _convert_float}
+_CONVERTER_NAMES = {"str": str, "int": int, "float": float}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A ``{name}`` path segment and the type it converts to."""
+
+    name: str
+    type: type
+
+    def convert(self, segment: str) -> Any:
+        """Convert *segment*, raising ``ValueError`` when it does not fit."""
+        return _CONVERTERS[self.type](segment)
+
+
+Segment = str | Param
+
+
+def split_template(path: str) -> list[Segment]:
+    """Split a route template into static segments and ``{name}`` parameters (as str)."""
+    if not isinstance(path, str):
+        raise TypeError(f"a route path must be a str such as '/ws', got {type(path).__name__}")
+    path = path if path.startswith("/") else "/" + path
+    segments: list[Segment] = []
+    for text in path[1:].split("/") if path != "/" else []:
+        match = _PARAM.fullmatch(text)
+        if match is not None:
+            segments.append(Param(match.group(1), str))
+        elif "{" in text or "}" in text:
+            raise ValueError(
+                f"route {path!r}: segment {text!r} is not valid; a parameter fills a whole "
+                "segment, as in '/rooms/{room}'"
+            )
+        else:
+            segments.append(text)
+    names = [s.name for s in segments if isinstance(s, Param)]
+    if len(names) != len(set(names)):
+        raise ValueError(f"route {path!r} names a path parameter twice")
+    return segments
+
+
+def route_segments(scope: Scope) -> list[str]:
+    """The decoded path segments a router matches, relative to ``root_path``.
+
+    Segments come from ``raw_path`` when the server provides it, so that an encoded
+    slash (``%2F``) stays inside its segment.
+    """
+    path: str = scope.get("path", "/")
+    root_path: str = scope.get("root_path", "")
+    raw_path: bytes | None = scope.get("raw_path")
+    if raw_path is not None:
+        parts = [unquote(p) for p in raw_path.decode("latin-1").split("/")[1:]]
+    else:
+        parts = path.split("/")[1:]
+    if root_path and path.startswith(root_path):
+        # Servers put root_path at the front of path (and raw_path): skip it.
+        parts = parts[root_path.rstrip("/").count("/") :]
+    return [] if parts == [""] else parts
+
+
+class Endpoint:
+    """A handler with what its signature says: converters and keyword parameters."""
+
+    def __init__(self, path: str, handler: Handler, segments: list[Segment], kind: str) -> None:
+        self.path = path
+        self.handler = handler
+        self.kind = kind
+        signature = _signature(handler, kind)
+        params = list(signature.parameters.values())
+        takes_all = any(p.kind is p.VAR_KEYWORD for p in params)
+        hints = _annotations(handler, signature)
+        names = {s.name for s in segments if isinstance(s, Param)}
+        for p in params[1:]:
+            if p.name in names or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                continue
+            if p.default is p.empty:
+                raise TypeError(
+                    f"{_name(handler)}() for {path!r}: parameter {p.name!r} is neither a path "
+                    f"parameter (the path has {sorted(names) or 'none'}) nor optional"
+                )
+        converted: list[Segment] = []
+        for s in segments:
+            if isinstance(s, Param):
+                annotation = hints.get(s.name, str)
+                if annotation not in _CONVERTERS:
+                    raise TypeError(
+                        f"{_name(handler)}() for {path!r}: path parameter {s.name!r} is "
+                        f"annotated {getattr(annotation, '__name__', annotation)!s}; "
+                        "use str, int or float"
+                    )
+                s = Param(s.name, annotation)
+            converted.append(s)
+        self.segments = converted
+        #: The parameter names, in path order.
+        self.names = [s.name for s in converted if isinstance(s, Param)]
+        #: The path parameters passed as keyword arguments.
+        self.keywords = {
+            n for n in names if takes_all or (n in signature.parameters and params[0].name != n)
+        }
+
+    async def serve_websocket(
+        self, scope: Scope, receive: Receive, send: Send, params: dict[str, Any]
+    ) -> None:
+        websocket = WebSocket(scope, receive, send)
+        try:
+            await self.handler(websocket, **self._keywords(params))
+        except WebSocketDisconnect:
+            # The client left; that is how WebSocket handlers normally end.
+            await websocket.close()
+        except Exception:
+            if websocket.application_state is WebSocketState.CONNECTED:
+                await _close_quietly(websocket, 1011)
+            raise
+        else:
+            # A handler that returns while connected closes cleanly; one that returns
+            # before accept() refused the connection, which close() turns into a 403.
+            await websocket.close()
+
+    async def serve_http(
+        self, scope: Scope, receive: Receive, send: Send, params: dict[str, Any]
+    ) -> None:
+        response = await self.handler(Request(scope, receive), **self._keywords(params))
+        if not isinstance(response, Response):
+            raise TypeError(
+                f"{_name(self.handler)}() for {self.path!r} returned "
+                f"{type(response).__name__}; return a Response such as TextResponse(...)"
+            )
+        await response(scope, receive, send)
+
+    def _keywords(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {name: params[name] for name in self.keywords if name in params}
+
+
+async def _close_quietly(websocket: WebSocket, code: int) -> None:
+    # The handler's own exception matters more than a failure to close after it.
+    with contextlib.suppress(Exception):
+        await websocket.close(code)
+
+
+def _name(handler: Callable[..., Any]) -> str:
+    return getattr(handler, "__qualname__", None) or repr(handler)
+
+
+def _signature(handler: Handler, kind: str) -> inspect.Signature:
+    argument = "websocket" if kind == "websocket" else "request"
+    if not callable(handler):
+        raise TypeError(f"a handler must be an async function, got {handler!r}")
+    if not inspect.iscoroutinefunction(handler):
+        raise TypeError(
+            f"{_name(handler)} must be an async function: write "
+            f"'async def {getattr(handler, '__name__', 'handler')}({argument}): ...'"
+        )
+    signature = inspect.signature(handler)
+    positional = [
+        p
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    if not positional:
+        raise TypeError(
+            f"{_name(handler)}() must take the {argument} as its first argument: "
+            f"'async def {handler.__name__}({argument}): ...'"
+        )
+    return signature
+
+
+def _annotations(handler: Handler, signature: inspect.Signature) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(handler)
+    except Exception:  # an unresolvable hint elsewhere in the signature
+        pass
+    # Annotations may be strings (PEP 563): resolve the plain builtins by name.
+    hints: dict[str, Any] = {}
+    for p in signature.parameters.values():
+        annotation = p.annotation
+        if annotation is p.empty:
+            continue
+        if isinstance(annotation, str):
+            annotation = _CONVERTER_NAMES.get(annotation, annotation)
+        hints[p.name] = annotation
+    return hints
+
+
+@dataclass
+class Mount:
+    """A router or ASGI app served under a path prefix."""
+
+    prefix: str
+    app: ASGIApp
+    websocket: bool
+    names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Node:
+    static: dict[str, _Node] = field(default_factory=dict)
+    #: Parameter children by converted type; names live in the endpoints and mounts,
+    #: so '/a/{x}' and '/a/{y}' reach the same node (and clash as duplicates).
+    params: dict[type, _Node] = field(default_factory=dict)
+    http: dict[str, Endpoint] = field(default_factory=dict)
+    websocket: Endpoint | None = None
+    mount: Mount | None = None
+
+    def child(self, segment: Segment) -> _Node:
+        table: dict[Any, _Node] = self.params if isinstance(segment, Param) else self.static
+        key = segment.type if isinstance(segment, Param) else segment
+        node = table.get(key)
+        if node is None:
+            node = table[key] = _Node()
+        return node
+
+
+@dataclass
+class Match:
+    """What a lookup found: the endpoint or mount, and the parameters converted so far."""
+
+    values: list[Any]
+    endpoint: Endpoint | None = None
+    mount: Mount | None = None
+    consumed: int = 0
+    allowed: frozenset[str] = frozenset()
+
+
+class Router:
+    """Routes by path to HTTP handlers, WebSocket handlers and mounted routers.
+
+    >>> router = Router()
+    >>> async def ws_handler(websocket):
+    ...     await websocket.accept()
+    >>> router.add_websocket_route("/ws", ws_handler)
+    """
+
+    def __init__(self) -> None:
+        self._root = _Node()
+        #: Every registered route and mount, in order: ``(kind, path, handler or app)``.
+        self.routes: list[tuple[str, str, Any]] = []
+
+    # -- registration -----------------------------------------------------------------
+
+    def add_route(
+        self, path: str, handler: Handler = _MISSING, methods: Iterable[str] | None = None
+    ) -> None:
+        """Serve HTTP requests to *path* with ``async def handler(request, **params)``."""
+        _check_path_first("add_route", path, handler)
+        methods = ["GET"] if methods is None else [m.upper() for m in methods]
+        unknown = sorted(set(methods) - _METHODS)
+        if unknown or not methods:
+            raise ValueError(
+                f"add_route({path!r}): unknown methods {unknown or methods}; "
+                f"use some of {sorted(_METHODS)}"
+            )
+        if "GET" in methods and "HEAD" not in methods:
+            methods.append("HEAD")
+        segments = split_template(path)
+        endpoint = Endpoint(path, handler, segments, "http")
+        node = self._node(endpoint.segments)
+        taken = sorted(set(methods) & set(node.http))
+        if taken:
+            raise ValueError(f"route {path!r} is already registered for {', '.join(taken)}")
+        node.http.update(dict.fromkeys(methods, endpoint))
+        self.routes.append(("http", path, handler))
+
+    def route(
+        self, path: str, methods: Iterable[str] | None = None
+    ) -> Callable[[HandlerT], HandlerT]:
+        """Decorator form of :meth:`add_route`: ``@app.route("/", methods=["GET"])``."""
+
+        def register(handler: HandlerT) -> HandlerT:
+            self.add_route(path, handler, methods)
+            return handler
+
+        return register
+
+    def add_websocket_route(self, path: str, handler: Handler = _MISSING) -> None:
+        """Serve WebSockets at *path* with ``async def handler(websocket, **params)``."""
+        _check_path_first("add_websocket_route", path, handler)
+        endpoint = Endpoint(path, handler, split_template(path), "websocket")
+        node = self._node(endpoint.segments)
+        if node.websocket is not None:
+            raise ValueError(
+                f"WebSocket route {path!r} is already registered "
+                f"(to {_name(node.websocket.handler)})"
+            )
+        node.websocket = endpoint
+        self.routes.append(("websocket", path, handler))
+
+    def websocket_route(self, path: str) -> Callable[[HandlerT], HandlerT]:
+        """Decorator form of :meth:`add_websocket_route`: ``@app.websocket_route("/ws")``."""
+
+        def register(handler: HandlerT) -> HandlerT:
+            self.add_websocket_route(path, handler)
+            return handler
+
+        return register
+
+    def mount(self, prefix: str, router: ASGIApp, websocket: bool = False) -> None:
+        """Serve *router* under *prefix* (``"ws"`` means ``"/ws"``).
+
+        With ``websocket=True`` every route of *router*, those added with ``route()``
+        included, is served as a WebSocket endpoint, and HTTP requests get 404.
+        The prefix is appended to the scope's ``root_path``.
+        """
+        if not callable(router):
+            raise TypeError(f"mount({prefix!r}): router must be a Router or an ASGI app")
+        if router is self:
+            raise ValueError(f"mount({prefix!r}): a router cannot be mounted inside itself")
+        segments = split_template(prefix)
+        node = self._node(segments)
+        if node.mount is not None:
+            raise ValueError(f"prefix {prefix!r} is already mounted")
+        normalised = "/" + "/".join(
+            str(s) if isinstance(s, str) else "{" + s.name + "}" for s in segments
+        )
+        names = [s.name for s in segments if isinstance(s, Param)]
+        node.mount = Mount(normalised, router, websocket, names)
+        self.routes.append(("mount", normalised, router))
+
+    def _node(self, segments: list[Segment]) -> _Node:
+        node = self._root
+        for segment in segments:
+            node = node.child(segment)
+        return node
+
+    # -- lookup -----------------------------------------------------------------------
+
+    def match(
+        self, kind: str, method: str, segments: list[str], websocket_mount: bool = False
+    ) -> Match | None:
+        """Find the endpoint or mount for *segments*; ``Match.allowed`` is set for a 405."""
+        return _walk(self._root, segments, 0, [], kind, method, websocket_mount)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await _lifespan_without_handlers(receive, send)
+            return
+        await self._dispatch(scope, receive, send, route_segments(scope), {}, websocket_mount=False)
+
+    async def _dispatch(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        segments: list[str],
+        params: dict[str, Any],
+        websocket_mount: bool,
+    ) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            raise ValueError(f"yaat serves 'http', 'websocket' and 'lifespan' scopes, got {kind!r}")
+        method = scope.get("method", "GET")
+        found = None
+        if not (websocket_mount and kind == "http"):
+            found = self.match(kind, method, segments, websocket_mount)
+        if found is None or (found.endpoint is None and found.mount is None):
+            await _not_found(scope, receive, send, found)
+            return
+        owner = found.mount if found.mount is not None else found.endpoint
+        assert owner is not None
+        params = {**params, **dict(zip(owner.names, found.values, strict=True))}
+        if found.mount is not None:
+            mount = found.mount
+            taken = "/" + "/".join(segments[: found.consumed])
+            child = {
+                **scope,
+                "root_path": scope.get("root_path", "") + taken.rstrip("/"),
+                "path_params": params,
+            }
+            inner = mount.websocket or websocket_mount
+            if isinstance(mount.app, Router):
+                await mount.app._dispatch(
+                    child, receive, send, segments[found.consumed :], params, inner
+                )
+            else:
+                await mount.app(child, receive, send)
+            return
+        assert found.endpoint is not None
+        scope = {**scope, "path_params": params}
+        if kind == "websocket":
+            await found.endpoint.serve_websocket(scope, receive, send, params)
+        else:
+            await found.endpoint.serve_http(scope, receive, send, params)
+
+
+def _walk(
+    node: _Node,
+    segments: list[str],
+    index: int,
+    values: list[Any],
+    kind: str,
+    method: str,
+    websocket_mount: bool,
+) -> Match | None:
+    """Depth-first: static children before parameters, routes before mounts.
+
+    *values* holds the converted parameters met so far, in path order.
+    """
+    refused: Match | None = None
+    if index == len(segments):
+        if kind == "websocket":
+            endpoint = node.websocket
+            if endpoint is None and websocket_mount and node.http:
+                endpoint = next(iter(node.http.values()))
+            if endpoint is not None:
+                return Match(list(values), endpoint=endpoint)
+        elif not websocket_mount and node.http:
+            endpoint = node.http.get(method)
+            if endpoint is not None:
+                return Match(list(values), endpoint=endpoint)
+            refused = Match(list(values), allowed=frozenset(node.http))
+    else:
+        segment = segments[index]
+        child = node.static.get(segment)
+        if child is not None:
+            found = _walk(child, segments, index + 1, values, kind, method, websocket_mount)
+            if found is not None and (found.endpoint or found.mount):
+                return found
+            refused = refused or found
+        for converter, child in node.params.items():
+            try:
+                values.append(_CONVERTERS[converter](segment))
+            except ValueError:
+                continue  # a failed conversion is a non-match
+            found = _walk(child, segments, index + 1, values, kind, method, websocket_mount)
+            values.pop()
+            if found is not None and (found.endpoint or found.mount):
+                return found
+            refused = refused or found
+    if node.mount is not None:
+        return Match(list(values), mount=node.mount, consumed=index)
+    return refused
+
+
+def _check_path_first(call: str, path: object, handler: object) -> None:
+    if handler is _MISSING or not isinstance(path, str):
+        raise TypeError(
+            f"{call}(path, handler) takes the path first, then the handler: "
+            f"app.{call}('/ws', ws_handler), got {call}({path!r}"
+            + ("" if handler is _MISSING else f", {handler!r}")
+            + ")"
+        )
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send, found: Match | None) -> None:
+    if scope["type"] == "websocket":
+        # Closing before accept is how ASGI refuses a handshake: the client gets 403.
+        await send({"type": "websocket.close", "code": 1000})
+    elif found is not None and found.allowed:
+        allow = ", ".join(sorted(found.allowed))
+        await TextResponse("Method Not Allowed", 405, {"allow": allow})(scope, receive, send)
+    else:
+        await TextResponse("Not Found", 404)(scope, receive, send)
+
+
+async def _lifespan_without_handlers(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

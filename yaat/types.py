@@ -1,0 +1,15 @@
+"""ASGI type aliases, shared by yaat and yaat_testing.
+
+>>> async def app(scope: Scope, receive: Receive, send: Send) -> None: ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]

@@ -1,0 +1,512 @@
+"""The server side of a WebSocket connection.
+
+>>> async def handler(websocket: WebSocket) -> None:
+...     await websocket.accept()
+...     async for text in websocket.iter_text():
+...         await websocket.send_text(f"echo: {text}")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import json
+from collections.abc import AsyncIterator, Iterable, Mapping
+from functools import cached_property
+from typing import Any, Literal
+
+from yaat.constants import close_code_problem, close_reason_problem
+from yaat.datastructures import Headers
+from yaat.requests import HTTPConnection
+from yaat.types import Message, Receive, Scope, Send
+
+JSONMode = Literal["text", "bytes"]
+
+_DENIAL_EXTENSION = "websocket.http.response"
+
+
+class WebSocketState(enum.Enum):
+    """Where one side of a connection stands.
+
+    ``RESPONSE`` means the application is sending an HTTP denial response instead of
+    accepting (the ``websocket.http.response`` extension).
+    """
+
+    CONNECTING = 0
+    CONNECTED = 1
+    DISCONNECTED = 2
+    RESPONSE = 3
+
+
+# What each application state allows it to send, and the state each message leads to.
+# ``websocket.http.response.body`` leads to DISCONNECTED unless ``more_body`` is set.
+_APPLICATION_TRANSITIONS: dict[WebSocketState, dict[str, WebSocketState]] = {
+    WebSocketState.CONNECTING: {
+        "websocket.accept": WebSocketState.CONNECTED,
+        "websocket.close": WebSocketState.DISCONNECTED,
+        "websocket.http.response.start": WebSocketState.RESPONSE,
+    },
+    WebSocketState.CONNECTED: {
+        "websocket.send": WebSocketState.CONNECTED,
+        "websocket.close": WebSocketState.DISCONNECTED,
+    },
+    WebSocketState.RESPONSE: {"websocket.http.response.body": WebSocketState.DISCONNECTED},
+    WebSocketState.DISCONNECTED: {},
+}
+
+# What the server may deliver to ``receive()`` in each client state.
+_CLIENT_TRANSITIONS: dict[WebSocketState, dict[str, WebSocketState]] = {
+    WebSocketState.CONNECTING: {
+        "websocket.connect": WebSocketState.CONNECTED,
+        "websocket.disconnect": WebSocketState.DISCONNECTED,
+    },
+    WebSocketState.CONNECTED: {
+        "websocket.receive": WebSocketState.CONNECTED,
+        "websocket.disconnect": WebSocketState.DISCONNECTED,
+    },
+    WebSocketState.DISCONNECTED: {},
+}
+
+# (when the call happened, how to fix it), by side and state.
+_STATE_ADVICE: dict[tuple[str, WebSocketState], tuple[str, str]] = {
+    ("application", WebSocketState.CONNECTING): (
+        "before accept()",
+        "call await websocket.accept() first",
+    ),
+    ("application", WebSocketState.CONNECTED): (
+        "after accept()",
+        "the connection is already accepted: accept() or deny() only once, before sending",
+    ),
+    ("application", WebSocketState.RESPONSE): (
+        "during a denial response",
+        "finish the response with websocket.http.response.body; nothing else may follow",
+    ),
+    ("application", WebSocketState.DISCONNECTED): (
+        "after close()",
+        "the application already closed this connection; do not use it after close()",
+    ),
+    ("client", WebSocketState.CONNECTING): (
+        "before websocket.connect",
+        "the server must deliver websocket.connect first; this is a server bug",
+    ),
+    ("client", WebSocketState.CONNECTED): (
+        "while connected",
+        "the server sent a message the ASGI spec does not allow here; this is a server bug",
+    ),
+    ("client", WebSocketState.DISCONNECTED): (
+        "after the client disconnected",
+        "stop receiving once WebSocketDisconnect has been raised",
+    ),
+}
+
+
+class WebSocketDisconnect(Exception):
+    """The connection ended: raised by ``receive_*`` and by sends to a peer that is gone.
+
+    ``code`` is the close code (1006 when the connection dropped without a close
+    frame) and ``reason`` the close reason, ``""`` when there was none.
+    """
+
+    def __init__(self, code: int = 1000, reason: str | None = None) -> None:
+        self.code = int(code)
+        self.reason = reason or ""
+        detail = f": {self.reason}" if self.reason else ""
+        super().__init__(f"WebSocket disconnected with code {self.code}{detail}")
+
+
+class WebSocketStateError(RuntimeError):
+    """A call that the connection's state does not allow.
+
+    >>> str(WebSocketStateError("send_text()", WebSocketState.CONNECTING))
+    'send_text() before accept(): the application state is CONNECTING; call await websocket.accept() first'
+    """
+
+    def __init__(
+        self,
+        call: str,
+        state: WebSocketState,
+        *,
+        side: Literal["application", "client"] = "application",
+        allowed: Iterable[str] = (),
+    ) -> None:
+        self.call = call
+        self.state = state
+        self.side = side
+        when, fix = _STATE_ADVICE[(side, state)]
+        allowed = sorted(allowed)
+        expected = f" (expected {' or '.join(map(repr, allowed))})" if allowed else ""
+        super().__init__(f"{call} {when}: the {side} state is {state.name}{expected}; {fix}")
+
+
+class WebSocketMessageTypeError(TypeError):
+    """A message of the other kind arrived: text for ``receive_bytes()``, or bytes for text.
+
+    ``message`` is the raw ASGI message, so nothing is lost.
+    """
+
+    def __init__(self, call: str, message: Message) -> None:
+        self.call = call
+        self.message = message
+        if message.get("bytes") is not None:
+            arrived = f"a binary message ({len(message['bytes'])} bytes)"
+            fix = "use receive_bytes(), or receive() to take either kind"
+        elif message.get("text") is not None:
+            arrived = f"a text message ({len(message['text'])} characters)"
+            fix = "use receive_text(), or receive() to take either kind"
+        else:
+            arrived = "a websocket.receive message with neither 'text' nor 'bytes'"
+            fix = "the server broke the ASGI spec; use receive() to inspect it"
+        super().__init__(f"{call} got {arrived}: {fix}")
+
+
+class WebSocketDecodeError(ValueError):
+    """A message that could not be decoded; ``data`` holds it as it arrived."""
+
+    def __init__(self, call: str, data: str | bytes, problem: str) -> None:
+        self.call = call
+        self.data = data
+        self.problem = problem
+        kind = f"{len(data)} bytes" if isinstance(data, bytes) else f"{len(data)} characters"
+        super().__init__(f"{call} could not decode the message ({kind}): {problem}")
+
+
+class ASGISpecVersionError(RuntimeError):
+    """The server's ASGI ``spec_version`` is too old for what was asked."""
+
+    def __init__(self, feature: str, needed: str, have: str) -> None:
+        self.feature = feature
+        super().__init__(
+            f"{feature} needs ASGI websocket spec_version {needed}, but the server declares "
+            f"{have}: upgrade the server, or leave {feature} out"
+        )
+
+
+def decode_json(call: str, data: str | bytes) -> Any:
+    """Parse a JSON message, text or UTF-8 bytes; ``WebSocketDecodeError`` keeps *data*."""
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WebSocketDecodeError(call, data, f"not valid UTF-8 ({exc.reason})") from exc
+    else:
+        text = data
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise WebSocketDecodeError(call, data, f"not valid JSON ({exc})") from exc
+
+
+def _check_mode(call: str, mode: object) -> None:
+    if mode not in ("text", "bytes"):
+        raise ValueError(f"{call}: mode must be 'text' or 'bytes', got {mode!r}")
+
+
+class WebSocket(HTTPConnection):
+    """One WebSocket connection, seen from the application.
+
+    >>> async def app(scope, receive, send):
+    ...     websocket = WebSocket(scope, receive, send)
+    ...     await websocket.accept()
+    ...     await websocket.send_json({"hello": websocket.query_params.get("name")})
+    ...     await websocket.close()
+    """
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") != "websocket":
+            raise ValueError(
+                f"WebSocket needs a 'websocket' scope, got {scope.get('type')!r}: "
+                "route HTTP requests to a Request instead"
+            )
+        super().__init__(scope)
+        self._receive = receive
+        self._send = send
+        #: What the application knows of the client: CONNECTING until websocket.connect.
+        self.client_state = WebSocketState.CONNECTING
+        #: What the application has sent: CONNECTING until accept(), close() or deny().
+        self.application_state = WebSocketState.CONNECTING
+        self._disconnect_code = 1006
+
+    # -- connection data (url, headers, query_params, ... come from HTTPConnection) ---
+
+    @property
+    def subprotocols(self) -> list[str]:
+        """The subprotocols the client offered, in its order of preference."""
+        return list(self.scope.get("subprotocols", ()))
+
+    @cached_property
+    def spec_version(self) -> tuple[int, ...]:
+        """The server's ASGI websocket ``spec_version``, e.g. ``(2, 4)``; 2.0 when absent."""
+        raw = str((self.scope.get("asgi") or {}).get("spec_version", "2.0"))
+        try:
+            return tuple(int(part) for part in raw.split("."))
+        except ValueError:
+            return (2, 0)
+
+    # -- raw messages -----------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        """Receive the next raw ASGI message, checking it against the client state."""
+        return await self._receive_message("receive()")
+
+    async def _receive_message(self, call: str) -> Message:
+        state = self.client_state
+        allowed = _CLIENT_TRANSITIONS[state]
+        if not allowed:
+            raise WebSocketStateError(call, state, side="client")
+        message = await self._receive()
+        message_type = message.get("type")
+        next_state = allowed.get(message_type) if isinstance(message_type, str) else None
+        if next_state is None:
+            raise WebSocketStateError(
+                f"{call} got {message_type!r}", state, side="client", allowed=allowed
+            )
+        self.client_state = next_state
+        if message_type == "websocket.disconnect":
+            self._disconnect_code = int(message.get("code", 1005))
+        return message
+
+    async def send(self, message: Message) -> None:
+        """Send a raw ASGI message, checking it against the application state.
+
+        A server that reports the peer gone (``OSError``, ASGI spec 2.4) raises
+        ``WebSocketDisconnect(1006)``.
+        """
+        await self._send_message(f"send({message.get('type')!r})", message)
+
+    async def _send_message(self, call: str, message: Message) -> None:
+        state = self.application_state
+        allowed = _APPLICATION_TRANSITIONS[state]
+        next_state = allowed.get(message.get("type"))  # type: ignore[arg-type]
+        if next_state is None:
+            raise WebSocketStateError(call, state, allowed=allowed)
+        if message["type"] == "websocket.http.response.body" and message.get("more_body"):
+            next_state = WebSocketState.RESPONSE
+        try:
+            await self._send(message)
+        except OSError as exc:
+            self.application_state = WebSocketState.DISCONNECTED
+            self.client_state = WebSocketState.DISCONNECTED
+            raise WebSocketDisconnect(1006, "the server reports the peer gone") from exc
+        self.application_state = next_state
+
+    # -- handshake --------------------------------------------------------------------
+
+    async def accept(
+        self,
+        subprotocol: str | None = None,
+        headers: Iterable[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        """Accept the connection, receiving ``websocket.connect`` first if need be.
+
+        ``subprotocol`` must be one the client offered; ``headers`` are extra
+        response headers as lowercase ``(b"name", b"value")`` pairs.
+        """
+        if self.application_state is not WebSocketState.CONNECTING:
+            raise WebSocketStateError("accept()", self.application_state)
+        if subprotocol is not None and subprotocol not in self.subprotocols:
+            raise ValueError(
+                f"accept(subprotocol={subprotocol!r}): the client offered "
+                f"{self.subprotocols!r}; pick one of those, or None"
+            )
+        message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
+        if headers is not None:
+            message["headers"] = self._accept_headers(headers)
+        if self.client_state is WebSocketState.CONNECTING:
+            connect = await self._receive_message("accept()")
+            if connect["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(self._disconnect_code, connect.get("reason"))
+        await self._send_message("accept()", message)
+
+    def _accept_headers(self, headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        pairs = list(headers)
+        for pair in pairs:
+            if not (
+                isinstance(pair, tuple)
+                and len(pair) == 2
+                and isinstance(pair[0], bytes)
+                and isinstance(pair[1], bytes)
+            ):
+                raise TypeError(
+                    f"accept(headers=...): each header must be a (bytes, bytes) pair, got "
+                    f"{pair!r}: encode them, e.g. (b'x-token', b'abc')"
+                )
+            name = pair[0]
+            if name != name.lower():
+                raise ValueError(
+                    f"accept(headers=...): header name {name!r} must be lowercase, "
+                    f"as ASGI requires: use {name.lower()!r}"
+                )
+            if name == b"sec-websocket-protocol":
+                raise ValueError(
+                    "accept(headers=...): do not set sec-websocket-protocol yourself; "
+                    "pass accept(subprotocol=...) and the server writes the header"
+                )
+        if self.spec_version < (2, 1):
+            raise ASGISpecVersionError("accept(headers=...)", "2.1", self._spec_text)
+        return pairs
+
+    @property
+    def _spec_text(self) -> str:
+        return ".".join(map(str, self.spec_version))
+
+    async def deny(
+        self,
+        status_code: int = 403,
+        content: str | bytes = b"",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Refuse the connection with an HTTP response instead of accepting.
+
+        >>> async def handler(websocket):
+        ...     await websocket.deny(401, "log in first")
+
+        The status and body reach the client when the server supports the
+        ``websocket.http.response`` extension; otherwise this is a plain
+        ``close()`` before accept, which every server answers with 403.
+        """
+        if self.application_state is not WebSocketState.CONNECTING:
+            raise WebSocketStateError("deny()", self.application_state)
+        if isinstance(status_code, bool) or not isinstance(status_code, int):
+            raise TypeError(f"deny(): status_code must be an int, got {status_code!r}")
+        if not 100 <= status_code <= 599 or status_code == 101:
+            raise ValueError(
+                f"deny({status_code}): use an HTTP status from 100 to 599 other than 101, "
+                "e.g. 403 or 401"
+            )
+        if _DENIAL_EXTENSION not in (self.scope.get("extensions") or {}):
+            await self.close()
+            return
+        if isinstance(content, str):
+            body = content.encode("utf-8")
+            media_type = b"text/plain; charset=utf-8"
+        else:
+            body = bytes(content)
+            media_type = b"application/octet-stream"
+        response_headers = Headers.from_mapping(headers or {}).raw
+        if not any(name == b"content-type" for name, _ in response_headers):
+            response_headers.append((b"content-type", media_type))
+        response_headers.append((b"content-length", str(len(body)).encode()))
+        await self._send_message(
+            "deny()",
+            {
+                "type": "websocket.http.response.start",
+                "status": status_code,
+                "headers": response_headers,
+            },
+        )
+        await self._send_message("deny()", {"type": "websocket.http.response.body", "body": body})
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection; before accept, that denies it (the client sees HTTP 403).
+
+        ``code`` must be one RFC 6455 §7.4 lets an endpoint send; ``reason`` at most
+        123 UTF-8 bytes, sent where the server's spec_version is 2.3 or later.  A
+        second ``close()`` does nothing.
+        """
+        if self.application_state is WebSocketState.DISCONNECTED:
+            return
+        for problem in (close_code_problem(code), close_reason_problem(reason)):
+            if problem is not None:
+                raise ValueError(f"close({code!r}, {reason!r}): {problem}")
+        if self.application_state is WebSocketState.RESPONSE:
+            raise WebSocketStateError("close()", self.application_state)
+        if self.client_state is WebSocketState.DISCONNECTED:
+            # The client is gone: there is nobody to send a close frame to.
+            self.application_state = WebSocketState.DISCONNECTED
+            return
+        message: Message = {"type": "websocket.close", "code": int(code)}
+        if reason and self.spec_version >= (2, 3):
+            message["reason"] = reason
+        with contextlib.suppress(WebSocketDisconnect):
+            await self._send_message("close()", message)
+
+    # -- data -------------------------------------------------------------------------
+
+    async def send_text(self, data: str) -> None:
+        """Send a text message."""
+        if not isinstance(data, str):
+            raise TypeError(
+                f"send_text() takes a str, got {type(data).__name__}: "
+                "use send_bytes() for binary data"
+            )
+        await self._send_data("send_text()", {"type": "websocket.send", "text": data})
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Send a binary message."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"send_bytes() takes bytes, got {type(data).__name__}: use send_text() for text"
+            )
+        await self._send_data("send_bytes()", {"type": "websocket.send", "bytes": bytes(data)})
+
+    async def send_json(self, data: Any, mode: JSONMode = "text") -> None:
+        """Send *data* as JSON, in a text message or, with ``mode="bytes"``, a binary one."""
+        call = f"send_json(mode={mode!r})"
+        _check_mode(call, mode)
+        encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        if mode == "text":
+            await self._send_data(call, {"type": "websocket.send", "text": encoded})
+        else:
+            await self._send_data(call, {"type": "websocket.send", "bytes": encoded.encode()})
+
+    async def _send_data(self, call: str, message: Message) -> None:
+        if self.application_state is not WebSocketState.CONNECTED:
+            raise WebSocketStateError(call, self.application_state)
+        if self.client_state is WebSocketState.DISCONNECTED:
+            raise WebSocketDisconnect(self._disconnect_code, "the client already disconnected")
+        await self._send_message(call, message)
+
+    async def _receive_data(self, call: str, key: str) -> Any:
+        """The ``text`` or ``bytes`` (*key*) of the next message."""
+        if self.application_state is not WebSocketState.CONNECTED:
+            raise WebSocketStateError(call, self.application_state)
+        message = await self._receive_message(call)
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(self._disconnect_code, message.get("reason"))
+        data = message.get(key)
+        if not isinstance(data, str if key == "text" else bytes):
+            raise WebSocketMessageTypeError(call, message)
+        return data
+
+    async def receive_text(self) -> str:
+        """Receive a text message; ``WebSocketDisconnect`` when the client leaves."""
+        text: str = await self._receive_data("receive_text()", "text")
+        return text
+
+    async def receive_bytes(self) -> bytes:
+        """Receive a binary message; ``WebSocketDisconnect`` when the client leaves."""
+        data: bytes = await self._receive_data("receive_bytes()", "bytes")
+        return data
+
+    async def receive_json(self, mode: JSONMode = "text") -> Any:
+        """Receive a JSON message sent as text or, with ``mode="bytes"``, as UTF-8 bytes."""
+        call = f"receive_json(mode={mode!r})"
+        _check_mode(call, mode)
+        return decode_json(call, await self._receive_data(call, mode))
+
+    # -- iteration --------------------------------------------------------------------
+
+    async def iter_text(self) -> AsyncIterator[str]:
+        """Yield text messages until the client disconnects."""
+        try:
+            while True:
+                yield await self.receive_text()
+        except WebSocketDisconnect:
+            pass
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        """Yield binary messages until the client disconnects."""
+        try:
+            while True:
+                yield await self.receive_bytes()
+        except WebSocketDisconnect:
+            pass
+
+    async def iter_json(self, mode: JSONMode = "text") -> AsyncIterator[Any]:
+        """Yield JSON messages until the client disconnects."""
+        _check_mode("iter_json()", mode)
+        try:
+            while True:
+                yield await self.receive_json(mode)
+        except WebSocketDisconnect:
+            pass

@@ -1,0 +1,287 @@
+"""``TestClient``: owns the app, its lifespan, and the defaults of every session.
+
+>>> async with TestClient(app) as client:  # doctest: +SKIP
+...     async with client.websocket_connect("/ws") as ws:
+...         assert await ws.receive_text() == "Hello"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.cookies
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
+
+from yaat.types import ASGIApp, Message
+from yaat_testing.exceptions import LifespanFailed, WebSocketTimeout
+from yaat_testing.session import WebSocketSession
+from yaat_testing.transport import ASGIWebSocketTransport, WebSocketRequest, WebSocketTransport
+
+if TYPE_CHECKING:
+    import httpx
+
+HeaderInput = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+class TestClient:
+    """Runs an ASGI app in memory for tests: lifespan, WebSockets and HTTP.
+
+    >>> async with TestClient(app, timeout=2.0) as client:  # doctest: +SKIP
+    ...     response = await client.get("/health")
+    ...     async with client.websocket_connect("/ws", subprotocols=["chat"]) as ws:
+    ...         await ws.send_text("hi")
+
+    ``strict`` raises ``ASGIProtocolError`` for every ASGI spec violation;
+    ``raise_app_exceptions`` re-raises the app's exceptions in the test, else the
+    client sees what a real server shows (HTTP 500 before accept, 1006 after).
+    ``lifespan`` is ``"auto"`` (run it if the app supports it), ``"on"`` or ``"off"``.
+    """
+
+    __test__ = False  # not a test class, whatever pytest's name patterns say
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        base_url: str = "ws://testserver",
+        timeout: float = 5.0,
+        raise_app_exceptions: bool = True,
+        strict: bool = True,
+        *,
+        lifespan: str = "auto",
+        root_path: str = "",
+        client: tuple[str, int] = ("testclient", 50000),
+        headers: HeaderInput | None = None,
+        cookies: Mapping[str, str] | None = None,
+        denial_response: bool = True,
+    ) -> None:
+        if lifespan not in ("auto", "on", "off"):
+            raise ValueError(f"lifespan must be 'auto', 'on' or 'off', got {lifespan!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        scheme = urlsplit(base_url).scheme
+        if scheme not in ("ws", "wss", "http", "https"):
+            raise ValueError(
+                f"base_url must start with ws://, wss://, http:// or https://, got {base_url!r}"
+            )
+        self.app = app
+        self.base_url = base_url
+        self.timeout = float(timeout)
+        self.raise_app_exceptions = raise_app_exceptions
+        self.strict = strict
+        self.lifespan = lifespan
+        self.root_path = root_path
+        self.client = client
+        self.headers = _header_pairs(headers)
+        self.cookies = dict(cookies or {})
+        #: ``scope["state"]``: what the app's lifespan stored, copied into each scope.
+        self.state: dict[str, Any] = {}
+        self.transport: WebSocketTransport = ASGIWebSocketTransport(
+            app,
+            strict=strict,
+            raise_app_exceptions=raise_app_exceptions,
+            root_path=root_path,
+            client=client,
+            state=self.state,
+            denial_response=denial_response,
+        )
+        self._lifespan_task: asyncio.Task[None] | None = None
+        self._lifespan_to_app: asyncio.Queue[Message] | None = None
+        self._lifespan_from_app: asyncio.Queue[Message] | None = None
+        self._lifespan_error: BaseException | None = None
+        self._http: httpx.AsyncClient | None = None
+
+    # -- lifespan ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> TestClient:
+        if self.lifespan != "off":
+            await self._lifespan("startup")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._http is not None:
+                await self._http.aclose()
+                self._http = None
+        finally:
+            if self._lifespan_task is not None:
+                await self._lifespan("shutdown", failing=exc is not None)
+
+    async def _lifespan(self, phase: str, failing: bool = False) -> None:
+        if phase == "startup":
+            self._lifespan_to_app = asyncio.Queue()
+            self._lifespan_from_app = asyncio.Queue()
+            scope = {
+                "type": "lifespan",
+                "asgi": {"version": "3.0", "spec_version": "2.0"},
+                "state": self.state,
+            }
+            self._lifespan_task = asyncio.get_running_loop().create_task(self._run_lifespan(scope))
+        assert self._lifespan_to_app is not None
+        assert self._lifespan_from_app is not None
+        assert self._lifespan_task is not None
+        await self._lifespan_to_app.put({"type": f"lifespan.{phase}"})
+        waiter = asyncio.ensure_future(self._lifespan_from_app.get())
+        done, _ = await asyncio.wait(
+            {waiter, self._lifespan_task}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if waiter in done:
+            reply = waiter.result()
+        else:
+            waiter.cancel()
+            reply = None
+        if reply is not None and reply["type"] == f"lifespan.{phase}.complete":
+            if phase == "shutdown":
+                await asyncio.wait({self._lifespan_task}, timeout=self.timeout)
+                await self._stop_lifespan()
+            return
+        if reply is not None and reply["type"] == f"lifespan.{phase}.failed":
+            await asyncio.wait({self._lifespan_task}, timeout=self.timeout)
+            await self._stop_lifespan()
+            if failing:
+                return
+            raise LifespanFailed(phase, str(reply.get("message", ""))) from self._lifespan_error
+        if self._lifespan_task.done():
+            error = self._lifespan_error
+            await self._stop_lifespan()
+            if phase == "startup" and self.lifespan == "auto" and error is not None:
+                # As uvicorn's "auto": an app that raises at once does not do lifespan.
+                return
+            if failing:
+                return
+            raise LifespanFailed(
+                phase, f"the app ended without lifespan.{phase}.complete"
+            ) from error
+        await self._stop_lifespan()
+        if not failing:
+            raise WebSocketTimeout(f"lifespan.{phase}.complete", self.timeout)
+
+    async def _run_lifespan(self, scope: dict[str, Any]) -> None:
+        assert self._lifespan_to_app is not None
+        assert self._lifespan_from_app is not None
+        try:
+            await self.app(scope, self._lifespan_to_app.get, self._lifespan_from_app.put)
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:  # reported by _lifespan()
+            self._lifespan_error = exc
+
+    async def _stop_lifespan(self) -> None:
+        task, self._lifespan_task = self._lifespan_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=self.timeout)
+
+    # -- WebSockets -------------------------------------------------------------------
+
+    def websocket_connect(
+        self,
+        path: str,
+        subprotocols: Sequence[str] | None = None,
+        headers: HeaderInput | None = None,
+        cookies: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> _Connect:
+        """Open a WebSocket to *path*; use it as ``async with ... as ws``.
+
+        Raises ``WebSocketDenied`` if the app refuses the handshake.
+        """
+        if isinstance(subprotocols, str):
+            raise TypeError("subprotocols takes a list of str, e.g. ['chat'], not a str")
+        url = urljoin(self.base_url, path)
+        pairs = self.headers + _header_pairs(headers)
+        jar = {**self.cookies, **(cookies or {})}
+        if jar:
+            pairs.append((b"cookie", _cookie_header(jar)))
+        request = WebSocketRequest(url, pairs, list(subprotocols or ()))
+        return _Connect(self.transport, request, self.timeout if timeout is None else timeout)
+
+    # -- HTTP -------------------------------------------------------------------------
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            try:
+                import httpx
+            except ImportError as exc:
+                raise RuntimeError(
+                    "HTTP requests in TestClient need httpx: pip install 'yaat[testing]'"
+                ) from exc
+            base = urlsplit(self.base_url)
+            scheme = {"ws": "http", "wss": "https"}.get(base.scheme, base.scheme)
+            transport = httpx.ASGITransport(
+                app=self._app_with_state,
+                raise_app_exceptions=self.raise_app_exceptions,
+                root_path=self.root_path,
+                client=self.client,
+            )
+            self._http = httpx.AsyncClient(
+                transport=transport,
+                base_url=base._replace(scheme=scheme).geturl(),
+                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.headers],
+                cookies=self.cookies,
+                timeout=self.timeout,
+            )
+        return self._http
+
+    async def _app_with_state(self, scope: Any, receive: Any, send: Any) -> None:
+        # httpx's ASGITransport knows no lifespan state; add it as servers do.
+        await self.app({**scope, "state": dict(self.state)}, receive, send)
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send an HTTP request through httpx's ASGITransport; kwargs as in httpx."""
+        return await self._http_client().request(method, url, **kwargs)
+
+    async def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        """``GET`` *url*."""
+        return await self.request("GET", url, **kwargs)
+
+    async def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        """``POST`` *url*."""
+        return await self.request("POST", url, **kwargs)
+
+
+class _Connect:
+    """The ``async with`` returned by :meth:`TestClient.websocket_connect`."""
+
+    def __init__(
+        self, transport: WebSocketTransport, request: WebSocketRequest, timeout: float
+    ) -> None:
+        self._transport = transport
+        self._request = request
+        self._timeout = timeout
+        self._session: WebSocketSession | None = None
+
+    async def __aenter__(self) -> WebSocketSession:
+        connection = await self._transport.connect(self._request, self._timeout)
+        self._session = WebSocketSession(connection, self._timeout)
+        return self._session
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._session is not None
+        await self._session.__aexit__(exc_type, exc, tb)
+
+
+def _header_pairs(headers: HeaderInput | None) -> list[tuple[bytes, bytes]]:
+    if not headers:
+        return []
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in items]
+
+
+def _cookie_header(cookies: Mapping[str, str]) -> bytes:
+    # http.cookies quotes values that need it, as a browser's jar would have stored them.
+    jar: http.cookies.SimpleCookie = http.cookies.SimpleCookie()
+    for name, value in cookies.items():
+        jar[name] = value
+    return "; ".join(m.OutputString() for m in jar.values()).encode("latin-1")

@@ -1,0 +1,78 @@
+"""What the harness raises into a test.
+
+>>> issubclass(ASGIProtocolError, RuntimeError), issubclass(WebSocketTimeout, TimeoutError)
+(True, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from yaat.datastructures import Headers
+
+
+class ASGIProtocolError(RuntimeError):
+    """The app broke the ASGI spec; the message names the rule, the state and the fix."""
+
+    def __init__(self, rule: str, problem: str, state: str, fix: str) -> None:
+        self.rule = rule
+        self.problem = problem
+        self.state = state
+        self.fix = fix
+        super().__init__(f"[{rule}] {problem} (application state {state}): {fix}")
+
+
+class WebSocketDenied(Exception):
+    """The app refused the handshake: closed before accept (403), crashed (500), or
+    sent a denial response through the ``websocket.http.response`` extension.
+
+    ``status_code``, ``headers`` and ``body`` are what the client received.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        headers: Iterable[tuple[bytes, bytes]] = (),
+        body: bytes = b"",
+        why: str = "",
+    ) -> None:
+        self.status_code = status_code
+        self.headers = Headers(headers)
+        self.body = body
+        detail = f" ({why})" if why else ""
+        shown = f": {body[:200]!r}" if body else ""
+        super().__init__(
+            f"the WebSocket handshake was denied with HTTP {status_code}{detail}{shown}"
+        )
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8."""
+        return self.body.decode("utf-8", errors="replace")
+
+
+class WebSocketTimeout(TimeoutError):
+    """A wait on a session ran out of time; the message carries the session's transcript."""
+
+    def __init__(self, waited_for: str, timeout: float, transcript: str = "") -> None:
+        self.waited_for = waited_for
+        self.timeout = timeout
+        message = f"timed out after {timeout:g}s waiting for {waited_for}"
+        if transcript:
+            message += f"\n{transcript}"
+        super().__init__(message)
+
+
+class UnexpectedMessage(AssertionError):
+    """A session helper's expectation about the next message did not hold."""
+
+
+class LifespanFailed(RuntimeError):
+    """The app's lifespan startup or shutdown failed, with the app's own message."""
+
+    def __init__(self, phase: str, message: str) -> None:
+        self.phase = phase
+        self.message = message
+        super().__init__(
+            f"lifespan {phase} failed: {message}" if message else f"lifespan {phase} failed"
+        )

@@ -1,0 +1,120 @@
+"""The pytest plugin, registered through the ``pytest11`` entry point.
+
+>>> # conftest.py
+>>> @pytest.fixture  # doctest: +SKIP
+... def app():
+...     return my_app
+>>> async def test_hello(yaat_client):  # doctest: +SKIP
+...     async with yaat_client.websocket_connect("/ws") as ws:
+...         assert await ws.receive_text() == "Hello"
+
+Laid out in hook order: options, configuration, report header, reporting, fixtures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Generator
+from typing import Any, TypeVar
+
+import pytest
+
+from yaat_testing import session as _session
+from yaat_testing.client import TestClient
+
+DEFAULT_TIMEOUT = 5.0
+
+try:  # Importing the plugin must never break a run: pytest-asyncio is optional.
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - exercised only without pytest-asyncio
+    pytest_asyncio = None  # type: ignore[assignment]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _async_fixture(function: _F) -> _F:
+    # pytest_asyncio.fixture works in both its strict and auto modes.
+    decorator: Any = pytest.fixture if pytest_asyncio is None else pytest_asyncio.fixture
+    fixture: _F = decorator(function)
+    return fixture
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("yaat", "yaat_testing: in-memory WebSocket tests")
+    group.addoption(
+        "--yaat-timeout",
+        dest="yaat_timeout",
+        default=None,
+        metavar="SECONDS",
+        help=f"default timeout of every yaat_client wait (ini: yaat_timeout; default {DEFAULT_TIMEOUT})",
+    )
+    parser.addini(
+        "yaat_timeout",
+        help=f"default timeout in seconds of every yaat_client wait (default {DEFAULT_TIMEOUT})",
+        default=str(DEFAULT_TIMEOUT),
+    )
+
+
+def _timeout(config: pytest.Config) -> float:
+    raw = config.getoption("yaat_timeout") or config.getini("yaat_timeout")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise pytest.UsageError(
+            f"yaat_timeout must be a positive number of seconds, such as 0.5, 5 or 30; got {raw!r}"
+        )
+    return value
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_TIMEOUT_KEY] = _timeout(config)
+
+
+_TIMEOUT_KEY = pytest.StashKey[float]()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    mode = (
+        "" if pytest_asyncio is not None else " (pytest-asyncio missing: yaat_client unavailable)"
+    )
+    return f"yaat_testing: timeout={config.stash[_TIMEOUT_KEY]:g}s{mode}"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _session.recorded_transcripts = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    transcripts = _session.recorded_transcripts
+    if report.failed and transcripts:
+        text = "\n\n".join(f"session {i}\n{t}" for i, t in enumerate(transcripts, 1))
+        report.sections.append(("yaat_testing transcripts", text))
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    # Cleared only now, so that a failing teardown's report shows the transcripts too.
+    _session.recorded_transcripts = None
+
+
+@_async_fixture
+async def yaat_client(request: pytest.FixtureRequest) -> AsyncIterator[TestClient]:
+    """A started :class:`TestClient` for the ``app`` fixture, with the configured timeout."""
+    if pytest_asyncio is None:  # pragma: no cover - exercised only without pytest-asyncio
+        raise pytest.UsageError(
+            "the yaat_client fixture needs pytest-asyncio: pip install pytest-asyncio"
+        )
+    try:
+        app = request.getfixturevalue("app")
+    except pytest.FixtureLookupError:
+        raise pytest.UsageError(
+            "the yaat_client fixture needs an `app` fixture returning your ASGI app; add to "
+            "conftest.py:\n\n    @pytest.fixture\n    def app():\n        return my_app\n"
+        ) from None
+    async with TestClient(app, timeout=request.config.stash[_TIMEOUT_KEY]) as client:
+        yield client

@@ -1,0 +1,216 @@
+"""The client side of one WebSocket connection: what a test talks to.
+
+>>> async with client.websocket_connect("/ws") as ws:  # doctest: +SKIP
+...     await ws.send_text("hi")
+...     assert await ws.receive_text() == "echo: hi"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, NamedTuple
+
+from yaat.datastructures import Headers
+from yaat.types import Message
+from yaat.websockets import (
+    JSONMode,
+    WebSocketDisconnect,
+    WebSocketMessageTypeError,
+    WebSocketState,
+    decode_json,
+)
+from yaat_testing.exceptions import UnexpectedMessage
+from yaat_testing.transport import Transcript, WebSocketConnection
+
+#: Transcripts of the sessions opened during the current test, kept by the pytest
+#: plugin so that a failing test can show them.  ``None`` outside the plugin.
+recorded_transcripts: list[Transcript] | None = None
+
+
+class Close(NamedTuple):
+    """How a connection ended: the close code and reason."""
+
+    code: int
+    reason: str
+
+
+class WebSocketSession:
+    """A WebSocket client connected to the app.
+
+    Every wait takes ``timeout=`` (seconds); the default comes from the client.
+    """
+
+    def __init__(self, connection: WebSocketConnection, timeout: float) -> None:
+        self._connection = connection
+        self.timeout = timeout
+        #: CONNECTED until the app closes, the connection drops, or :meth:`close`.
+        self.state = WebSocketState.CONNECTED
+        #: The close code, once the app closed or the connection dropped (1006).
+        self.close_code: int | None = None
+        #: The close reason, once the app closed.
+        self.close_reason: str | None = None
+        if recorded_transcripts is not None:
+            recorded_transcripts.append(connection.transcript)
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol the app accepted with, or ``None``."""
+        return self._connection.subprotocol
+
+    @property
+    def accept_headers(self) -> Headers:
+        """The extra headers the app sent with ``websocket.accept``."""
+        return Headers(self._connection.accept_headers)
+
+    @property
+    def transcript(self) -> Transcript:
+        """Every message both ways, with timestamps; ``print(ws.transcript)``."""
+        return self._connection.transcript
+
+    # -- sending ----------------------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        """Send a raw ``websocket.receive`` or ``websocket.disconnect`` message to the app."""
+        if self.state is not WebSocketState.CONNECTED:
+            raise WebSocketDisconnect(self.close_code or 1000, self.close_reason)
+        closed = self._connection.closed
+        if closed is not None:
+            # The app's close frame is on its way: a real client refuses to send now.
+            raise WebSocketDisconnect(*closed)
+        await self._connection.send(message)
+        if message.get("type") == "websocket.disconnect":
+            self._closed(message.get("code", 1000), message.get("reason") or "")
+
+    async def send_text(self, data: str) -> None:
+        """Send a text message."""
+        if not isinstance(data, str):
+            raise TypeError(f"send_text() takes a str, got {type(data).__name__}: use send_bytes()")
+        await self.send({"type": "websocket.receive", "text": data})
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Send a binary message."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"send_bytes() takes bytes, got {type(data).__name__}: use send_text()")
+        await self.send({"type": "websocket.receive", "bytes": bytes(data)})
+
+    async def send_json(self, data: Any, mode: JSONMode = "text") -> None:
+        """Send *data* as JSON, as a text message or (``mode="bytes"``) a binary one."""
+        if mode not in ("text", "bytes"):
+            raise ValueError(f"send_json(): mode must be 'text' or 'bytes', got {mode!r}")
+        encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        if mode == "text":
+            await self.send_text(encoded)
+        else:
+            await self.send_bytes(encoded.encode("utf-8"))
+
+    # -- receiving --------------------------------------------------------------------
+
+    async def receive(self, timeout: float | None = None) -> Message:
+        """The app's next raw message: ``websocket.send``, or ``websocket.close`` at the end.
+
+        After the end, every call returns the same close message again.
+        """
+        if self.state is not WebSocketState.CONNECTED:
+            return {"type": "websocket.close", "code": self.close_code, "reason": self.close_reason}
+        message = await self._connection.receive(self.timeout if timeout is None else timeout)
+        if message["type"] == "websocket.close":
+            self._closed(message.get("code", 1000), message.get("reason") or "")
+        return message
+
+    async def _receive_data(self, timeout: float | None) -> Message:
+        message = await self.receive(timeout)
+        if message["type"] == "websocket.close":
+            raise WebSocketDisconnect(message["code"], message["reason"])
+        return message
+
+    async def receive_text(self, timeout: float | None = None) -> str:
+        """The next text message; ``WebSocketDisconnect`` if the app closed."""
+        message = await self._receive_data(timeout)
+        text = message.get("text")
+        if text is None:
+            raise WebSocketMessageTypeError("receive_text()", message)
+        assert isinstance(text, str)
+        return text
+
+    async def receive_bytes(self, timeout: float | None = None) -> bytes:
+        """The next binary message; ``WebSocketDisconnect`` if the app closed."""
+        message = await self._receive_data(timeout)
+        data = message.get("bytes")
+        if data is None:
+            raise WebSocketMessageTypeError("receive_bytes()", message)
+        assert isinstance(data, bytes)
+        return data
+
+    async def receive_json(self, mode: JSONMode = "text", timeout: float | None = None) -> Any:
+        """The next message parsed as JSON, from text or (``mode="bytes"``) UTF-8 bytes."""
+        call = f"receive_json(mode={mode!r})"
+        if mode not in ("text", "bytes"):
+            raise ValueError(f"{call}: mode must be 'text' or 'bytes', got {mode!r}")
+        data = await (self.receive_text(timeout) if mode == "text" else self.receive_bytes(timeout))
+        return decode_json(call, data)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    async def receive_close(self, timeout: float | None = None) -> Close:
+        """Wait for the app to close and return ``Close(code, reason)``.
+
+        >>> assert (await ws.receive_close()).code == 1008  # doctest: +SKIP
+
+        A data message arriving first raises :class:`UnexpectedMessage`, since
+        skipping it would hide what the app said.
+        """
+        message = await self.receive(timeout)
+        if message["type"] != "websocket.close":
+            raise UnexpectedMessage(
+                f"expected the app to close, but it sent a message first: {message!r}"
+            )
+        return Close(message["code"], message["reason"])
+
+    async def assert_nothing_received(self, within: float = 0.05) -> None:
+        """Assert that the app sends nothing (not even a close) for *within* seconds."""
+        if self.state is not WebSocketState.CONNECTED:
+            raise UnexpectedMessage(
+                f"the connection already ended with code {self.close_code}: {self.close_reason!r}"
+            )
+        try:
+            message = await self._connection.receive(within)
+        except TimeoutError:
+            return
+        if message["type"] == "websocket.close":
+            self._closed(message.get("code", 1000), message.get("reason") or "")
+        raise UnexpectedMessage(f"expected no message within {within:g}s, got {message!r}")
+
+    # -- closing ----------------------------------------------------------------------
+
+    async def close(self, code: int = 1000, reason: str = "", timeout: float | None = None) -> None:
+        """Disconnect with *code* and *reason*, then wait (bounded) for the app to finish."""
+        if self.state is WebSocketState.CONNECTED and self._connection.closed is None:
+            await self.send({"type": "websocket.disconnect", "code": code, "reason": reason})
+        await self._connection.aclose(self.timeout if timeout is None else timeout, code, reason)
+        if self.state is WebSocketState.CONNECTED and self._connection.closed is not None:
+            self._closed(*self._connection.closed)
+
+    def _closed(self, code: int, reason: str) -> None:
+        self.state = WebSocketState.DISCONNECTED
+        self.close_code = code
+        self.close_reason = reason
+
+    async def __aenter__(self) -> WebSocketSession:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if exc is None:
+            await self.close()
+            return
+        # The test is already failing: clean up, and add what the harness knows.
+        await self._connection.abandon()
+        notes = [str(self.transcript)]
+        app_error = getattr(self._connection, "app_error", None)
+        if app_error is not None and app_error is not exc:
+            notes.insert(0, f"the app also raised {app_error!r}")
+        if hasattr(exc, "add_note") and not isinstance(exc, asyncio.CancelledError):
+            for note in notes:
+                exc.add_note(note)
