@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from yaat.types import ASGIApp, Message
-from yaat_testing.exceptions import LifespanFailed, WebSocketTimeout
+from yaat_testing.exceptions import ASGIProtocolError, LifespanFailed, WebSocketTimeout
 from yaat_testing.session import WebSocketSession
 from yaat_testing.transport import ASGIWebSocketTransport, WebSocketRequest, WebSocketTransport
 
@@ -90,6 +90,7 @@ class TestClient:
         self._lifespan_to_app: asyncio.Queue[Message] | None = None
         self._lifespan_from_app: asyncio.Queue[Message] | None = None
         self._lifespan_error: BaseException | None = None
+        self._lifespan_phase = "startup"
         self._http: httpx.AsyncClient | None = None
 
     # -- lifespan ---------------------------------------------------------------------
@@ -114,6 +115,7 @@ class TestClient:
                 await self._lifespan("shutdown", failing=exc is not None)
 
     async def _lifespan(self, phase: str, failing: bool = False) -> None:
+        """Run one lifespan phase, as uvicorn does in its "auto" and "on" modes."""
         if phase == "startup":
             self._lifespan_to_app = asyncio.Queue()
             self._lifespan_from_app = asyncio.Queue()
@@ -124,49 +126,61 @@ class TestClient:
             }
             self._lifespan_task = asyncio.get_running_loop().create_task(self._run_lifespan(scope))
         assert self._lifespan_to_app is not None
+        assert self._lifespan_task is not None
+        self._lifespan_phase = phase
+        await self._lifespan_to_app.put({"type": f"lifespan.{phase}"})
+        reply = await self._lifespan_reply(phase, failing)
+        if reply is not None and reply["type"] == f"lifespan.{phase}.complete":
+            if phase == "shutdown":
+                await self._stop_lifespan()
+            return
+        await self._stop_lifespan()
+        if failing:
+            return
+        if reply is not None:  # lifespan.<phase>.failed
+            raise LifespanFailed(phase, str(reply.get("message", ""))) from self._lifespan_error
+        error = self._lifespan_error
+        if error is None or (phase == "startup" and self.lifespan == "auto"):
+            # An app that returns, or (in "auto") raises at once, does not do lifespan.
+            return
+        raise LifespanFailed(phase, f"the app raised before lifespan.{phase}.complete") from error
+
+    async def _lifespan_reply(self, phase: str, failing: bool) -> Message | None:
+        """The app's answer to *phase*, or ``None`` if the app ended first."""
         assert self._lifespan_from_app is not None
         assert self._lifespan_task is not None
-        await self._lifespan_to_app.put({"type": f"lifespan.{phase}"})
         waiter = asyncio.ensure_future(self._lifespan_from_app.get())
         done, _ = await asyncio.wait(
             {waiter, self._lifespan_task}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
         )
         if waiter in done:
-            reply = waiter.result()
-        else:
-            waiter.cancel()
-            reply = None
-        if reply is not None and reply["type"] == f"lifespan.{phase}.complete":
-            if phase == "shutdown":
-                await asyncio.wait({self._lifespan_task}, timeout=self.timeout)
-                await self._stop_lifespan()
-            return
-        if reply is not None and reply["type"] == f"lifespan.{phase}.failed":
-            await asyncio.wait({self._lifespan_task}, timeout=self.timeout)
-            await self._stop_lifespan()
-            if failing:
-                return
-            raise LifespanFailed(phase, str(reply.get("message", ""))) from self._lifespan_error
-        if self._lifespan_task.done():
-            error = self._lifespan_error
-            await self._stop_lifespan()
-            if phase == "startup" and self.lifespan == "auto" and error is not None:
-                # As uvicorn's "auto": an app that raises at once does not do lifespan.
-                return
-            if failing:
-                return
-            raise LifespanFailed(
-                phase, f"the app ended without lifespan.{phase}.complete"
-            ) from error
+            return waiter.result()
+        waiter.cancel()
+        await asyncio.wait({waiter})
+        if done:
+            return None
         await self._stop_lifespan()
-        if not failing:
-            raise WebSocketTimeout(f"lifespan.{phase}.complete", self.timeout)
+        if failing:
+            return None
+        raise WebSocketTimeout(f"lifespan.{phase}.complete", self.timeout)
+
+    async def _lifespan_send(self, message: Message) -> None:
+        phase = self._lifespan_phase
+        allowed = (f"lifespan.{phase}.complete", f"lifespan.{phase}.failed")
+        if message.get("type") not in allowed:
+            raise ASGIProtocolError(
+                "lifespan-message",
+                f"lifespan send() got {message.get('type')!r}",
+                f"lifespan {phase}",
+                f"send {allowed[0]!r} or {allowed[1]!r}",
+            )
+        assert self._lifespan_from_app is not None
+        await self._lifespan_from_app.put(message)
 
     async def _run_lifespan(self, scope: dict[str, Any]) -> None:
         assert self._lifespan_to_app is not None
-        assert self._lifespan_from_app is not None
         try:
-            await self.app(scope, self._lifespan_to_app.get, self._lifespan_from_app.put)
+            await self.app(scope, self._lifespan_to_app.get, self._lifespan_send)
         except asyncio.CancelledError:
             pass
         except BaseException as exc:  # reported by _lifespan()

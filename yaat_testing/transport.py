@@ -295,6 +295,8 @@ class ASGIWebSocketConnection(WebSocketConnection):
                 )
         except asyncio.CancelledError:
             pass  # only this connection cancels the app task, when cleaning up
+        except ClientDisconnected:
+            pass  # our own "the client is gone" from send(): uvicorn ignores it too
         except BaseException as exc:  # the test decides what to do with it
             self._app_error = exc
             if self.transport.raise_app_exceptions and self._failure is None:
