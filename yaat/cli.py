@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -16,6 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     run.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
     run.add_argument("--reload", action="store_true", help="restart when the code changes")
+    run.add_argument(
+        "--app-dir", default=".", help="directory to import the app from (default: the current one)"
+    )
     return parser
 
 
@@ -30,8 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         print("yaat run needs uvicorn: pip install 'yaat[server]'", file=sys.stderr)
         return 2
-    # uvicorn imports the app itself, so --reload can re-import it.
-    uvicorn.run(args.app, host=args.host, port=args.port, reload=args.reload)
+    # A console script does not put the current directory on sys.path; uvicorn's own
+    # CLI adds it the same way.  uvicorn imports the app itself, so --reload works.
+    sys.path.insert(0, os.path.abspath(args.app_dir))
+    uvicorn.run(args.app, host=args.host, port=args.port, reload=args.reload, app_dir=args.app_dir)
     return 0
 
 

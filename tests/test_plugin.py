@@ -1,0 +1,143 @@
+"""yaat_testing.plugin, run in isolated pytest sessions with pytester."""
+
+from __future__ import annotations
+
+import pytest
+
+APP = """
+import pytest
+from yaat import Yaat
+
+app_instance = Yaat()
+
+@app_instance.websocket_route("/ws")
+async def ws_handler(websocket):
+    await websocket.accept()
+    await websocket.send_text("Hello")
+    await websocket.close()
+
+@pytest.fixture
+def app():
+    return app_instance
+"""
+
+
+@pytest.fixture(autouse=True)
+def quiet_pytest_asyncio(pytester: pytest.Pytester) -> None:
+    # Without it, pytest-asyncio warns in every inner run about its loop scope default.
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+
+
+TEST = """
+{marker}
+async def test_hello(yaat_client):
+    async with yaat_client.websocket_connect("/ws") as ws:
+        assert await ws.receive_text() == "Hello"
+"""
+
+
+@pytest.mark.parametrize("mode", ["auto", "strict"])
+def test_the_fixture_works_in_both_pytest_asyncio_modes(
+    pytester: pytest.Pytester, mode: str
+) -> None:
+    pytester.makeconftest(APP)
+    marker = "import pytest\n@pytest.mark.asyncio" if mode == "strict" else ""
+    pytester.makepyfile(TEST.format(marker=marker))
+    result = pytester.runpytest(
+        "-p",
+        "no:cacheprovider",
+        f"--asyncio-mode={mode}",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
+        "-W",
+        "error",
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_the_plugin_is_registered_by_the_entry_point(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--trace-config", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*yaat_testing*"])
+
+
+def test_report_header_shows_the_timeout(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest("--yaat-timeout=2.5")
+    result.stdout.fnmatch_lines(["yaat_testing: timeout=2.5s"])
+    result.assert_outcomes(passed=1)
+
+
+def test_the_ini_key_sets_the_timeout(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        "[pytest]\nyaat_timeout = 0.75\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makeconftest(APP)
+    pytester.makepyfile(
+        """
+async def test_timeout(yaat_client):
+    assert yaat_client.timeout == 0.75
+"""
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["yaat_testing: timeout=0.75s"])
+    result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "inf"])
+def test_a_bad_timeout_is_a_usage_error_listing_valid_values(
+    pytester: pytest.Pytester, value: str
+) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest(f"--yaat-timeout={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            f"*yaat_timeout must be a positive number of seconds, such as 0.5, 5 or 30; got '{value}'*"
+        ]
+    )
+
+
+def test_a_missing_app_fixture_is_explained(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(TEST.format(marker=""))
+    result = pytester.runpytest("-p", "no:cacheprovider", "--asyncio-mode=auto")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*the yaat_client fixture needs an `app` fixture returning your ASGI app*"]
+    )
+
+
+def test_a_failing_test_shows_the_transcript(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(APP)
+    pytester.makepyfile(
+        """
+async def test_wrong(yaat_client):
+    async with yaat_client.websocket_connect("/ws") as ws:
+        assert await ws.receive_text() == "Goodbye"
+"""
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--asyncio-mode=auto")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*yaat_testing transcripts*",
+            "session 1",
+            "*client→app  websocket.connect*",
+            "*app→client  websocket.send text='Hello'*",
+        ]
+    )
+
+
+def test_a_passing_test_shows_no_transcript(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(APP)
+    pytester.makepyfile(TEST.format(marker=""))
+    result = pytester.runpytest("-p", "no:cacheprovider", "--asyncio-mode=auto", "-rA")
+    result.assert_outcomes(passed=1)
+    assert "yaat_testing transcripts" not in result.stdout.str()
+
+
+def test_importing_the_plugin_without_pytest_asyncio_does_not_break_the_run(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest("-p", "no:asyncio", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
