@@ -214,6 +214,7 @@ async def test_deny_sends_status_headers_and_body() -> None:
     assert caught.value.headers["WWW-Authenticate"] == "Bearer"
 
 
+@pytest.mark.yaat_memory_only("uvicorn always advertises websocket.http.response")
 async def test_deny_without_the_extension_is_403() -> None:
     app = Yaat()
 

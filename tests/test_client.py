@@ -44,6 +44,7 @@ async def test_subprotocols_must_be_a_list() -> None:
             client.websocket_connect("/", subprotocols="chat")
 
 
+@pytest.mark.yaat_memory_only("live mode serves plain ws:// only: there is no TLS on loopback")
 async def test_wss_base_url_and_root_path_reach_the_scope() -> None:
     seen: dict[str, Any] = {}
 
@@ -85,6 +86,7 @@ async def test_lifespan_off_never_calls_the_app() -> None:
     assert calls == []
 
 
+@pytest.mark.yaat_memory_only("uvicorn reports a bad lifespan message with its own error")
 async def test_a_lifespan_message_of_the_wrong_type_names_the_rule() -> None:
     errors: list[BaseException] = []
 

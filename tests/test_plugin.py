@@ -63,7 +63,7 @@ def test_the_plugin_is_registered_by_the_entry_point(pytester: pytest.Pytester) 
 def test_report_header_shows_the_timeout(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_nothing():\n    pass\n")
     result = pytester.runpytest("--yaat-timeout=2.5")
-    result.stdout.fnmatch_lines(["yaat_testing: timeout=2.5s"])
+    result.stdout.fnmatch_lines(["yaat_testing: in memory, timeout=2.5s"])
     result.assert_outcomes(passed=1)
 
 
@@ -79,7 +79,7 @@ async def test_timeout(yaat_client):
 """
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
-    result.stdout.fnmatch_lines(["yaat_testing: timeout=0.75s"])
+    result.stdout.fnmatch_lines(["yaat_testing: in memory, timeout=0.75s"])
     result.assert_outcomes(passed=1)
 
 

@@ -13,6 +13,7 @@ from yaat import Yaat
 from yaat.types import Message, Receive, Scope, Send
 from yaat.websockets import WebSocket, WebSocketDisconnect, WebSocketMessageTypeError
 from yaat_testing import (
+    ASGIProtocolError,
     TestClient,
     UnexpectedMessage,
     WebSocketDenied,
@@ -89,6 +90,11 @@ async def test_a_denial_response_joins_every_body_part() -> None:
     )
 
 
+async def half_denial(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.http.response.start", "status": 403})
+
+
 async def test_an_app_that_returns_before_accept_is_a_500() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
@@ -102,14 +108,22 @@ async def test_an_app_that_returns_before_accept_is_a_500() -> None:
     assert caught.value.text == "Internal Server Error"
 
 
-async def test_an_app_that_ends_mid_denial_is_a_500() -> None:
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "websocket.http.response.start", "status": 403})
-
-    async with TestClient(app) as client:
+@pytest.mark.yaat_memory_only("strict ASGI validation runs in the in-memory transport")
+async def test_an_app_that_ends_mid_denial_breaks_the_protocol() -> None:
+    async with TestClient(half_denial) as client:
         with pytest.raises(
-            WebSocketDenied,
-            match=r"HTTP 500 \(the app ended in the middle of its denial response\)",
+            ASGIProtocolError,
+            match=r"\[denial-incomplete\] the app ended in the middle of its denial response",
+        ):
+            async with client.websocket_connect("/"):
+                pass
+
+
+async def test_an_app_that_ends_mid_denial_drops_the_connection_as_uvicorn_does() -> None:
+    # uvicorn writes no response at all and closes: clients report 1006.
+    async with TestClient(half_denial, strict=False) as client:
+        with pytest.raises(
+            WebSocketDisconnect, match="code 1006: the connection dropped during the handshake"
         ):
             async with client.websocket_connect("/"):
                 pass

@@ -22,7 +22,12 @@ from yaat_testing.transport import ASGIWebSocketTransport, WebSocketRequest, Web
 if TYPE_CHECKING:
     import httpx
 
+    from yaat_testing.live import LiveServer
+
 HeaderInput = Mapping[str, str] | Sequence[tuple[str, str]]
+
+#: What ``live=None`` means; the pytest plugin sets it from ``--yaat-live``.
+DEFAULT_LIVE = False
 
 
 class TestClient:
@@ -55,6 +60,7 @@ class TestClient:
         headers: HeaderInput | None = None,
         cookies: Mapping[str, str] | None = None,
         denial_response: bool = True,
+        live: bool | None = None,
     ) -> None:
         if lifespan not in ("auto", "on", "off"):
             raise ValueError(f"lifespan must be 'auto', 'on' or 'off', got {lifespan!r}")
@@ -92,11 +98,24 @@ class TestClient:
         self._lifespan_error: BaseException | None = None
         self._lifespan_phase = "startup"
         self._http: httpx.AsyncClient | None = None
+        #: Whether sessions run over real sockets against uvicorn (``yaat_testing.live``).
+        self.live = DEFAULT_LIVE if live is None else live
+        self._server: LiveServer | None = None
 
     # -- lifespan ---------------------------------------------------------------------
 
     async def __aenter__(self) -> TestClient:
-        if self.lifespan != "off":
+        if self.live:
+            from yaat_testing.live import LiveServer, LiveWebSocketTransport
+
+            self._server = LiveServer(
+                self.app, lifespan=self.lifespan, root_path=self.root_path, timeout=self.timeout
+            )
+            await self._server.start()
+            self.transport = LiveWebSocketTransport(
+                self._server, raise_app_exceptions=self.raise_app_exceptions
+            )
+        elif self.lifespan != "off":
             await self._lifespan("startup")
         return self
 
@@ -111,6 +130,9 @@ class TestClient:
                 await self._http.aclose()
                 self._http = None
         finally:
+            if self._server is not None:
+                server, self._server = self._server, None
+                await server.stop()
             if self._lifespan_task is not None:
                 await self._lifespan("shutdown", failing=exc is not None)
 
@@ -228,16 +250,25 @@ class TestClient:
                 ) from exc
             base = urlsplit(self.base_url)
             scheme = {"ws": "http", "wss": "https"}.get(base.scheme, base.scheme)
-            transport = httpx.ASGITransport(
-                app=self._app_with_state,
-                raise_app_exceptions=self.raise_app_exceptions,
-                root_path=self.root_path,
-                client=self.client,
-            )
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.headers]
+            transport: httpx.AsyncBaseTransport
+            if self._server is not None:
+                # The real server, with the test's Host so that request.url matches.
+                transport = httpx.AsyncHTTPTransport()
+                url = f"http://127.0.0.1:{self._server.port}"
+                headers.append(("host", base.netloc))
+            else:
+                transport = httpx.ASGITransport(
+                    app=self._app_with_state,
+                    raise_app_exceptions=self.raise_app_exceptions,
+                    root_path=self.root_path,
+                    client=self.client,
+                )
+                url = base._replace(scheme=scheme).geturl()
             self._http = httpx.AsyncClient(
                 transport=transport,
-                base_url=base._replace(scheme=scheme).geturl(),
-                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.headers],
+                base_url=url,
+                headers=headers,
                 cookies=self.cookies,
                 timeout=self.timeout,
             )
@@ -249,7 +280,12 @@ class TestClient:
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send an HTTP request through httpx's ASGITransport; kwargs as in httpx."""
-        return await self._http_client().request(method, url, **kwargs)
+        response = await self._http_client().request(method, url, **kwargs)
+        if self._server is not None and self.raise_app_exceptions:
+            error = self._server.errors.pop("", None)
+            if error is not None:
+                raise error
+        return response
 
     async def get(self, url: str, **kwargs: Any) -> httpx.Response:
         """``GET`` *url*."""

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from yaat_testing import client as _client
 from yaat_testing import session as _session
 from yaat_testing.client import TestClient
 
@@ -47,6 +48,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help=f"default timeout of every yaat_client wait (ini: yaat_timeout; default {DEFAULT_TIMEOUT})",
     )
+    group.addoption(
+        "--yaat-live",
+        dest="yaat_live",
+        action="store_true",
+        default=None,
+        help="run TestClient sessions over real sockets against uvicorn (ini: yaat_live)",
+    )
+    parser.addini(
+        "yaat_live",
+        type="bool",
+        default=False,
+        help="run TestClient sessions over real sockets against uvicorn",
+    )
     parser.addini(
         "yaat_timeout",
         help=f"default timeout in seconds of every yaat_client wait (default {DEFAULT_TIMEOUT})",
@@ -69,20 +83,44 @@ def _timeout(config: pytest.Config) -> float:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_TIMEOUT_KEY] = _timeout(config)
+    live = config.getoption("yaat_live")
+    config.stash[_LIVE_KEY] = bool(config.getini("yaat_live") if live is None else live)
+    # TestClient(live=None) follows the run's mode, so one suite runs both ways.  The
+    # previous value comes back at unconfigure: pytester nests runs in one process.
+    config.stash[_PREVIOUS_LIVE_KEY] = _client.DEFAULT_LIVE
+    _client.DEFAULT_LIVE = config.stash[_LIVE_KEY]
+    config.addinivalue_line(
+        "markers",
+        "yaat_memory_only(reason): needs the in-memory transport; skipped with the reason under --yaat-live",
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _PREVIOUS_LIVE_KEY in config.stash:  # not when configure stopped at a usage error
+        _client.DEFAULT_LIVE = config.stash[_PREVIOUS_LIVE_KEY]
 
 
 _TIMEOUT_KEY = pytest.StashKey[float]()
+_LIVE_KEY = pytest.StashKey[bool]()
+_PREVIOUS_LIVE_KEY = pytest.StashKey[bool]()
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     mode = (
         "" if pytest_asyncio is not None else " (pytest-asyncio missing: yaat_client unavailable)"
     )
-    return f"yaat_testing: timeout={config.stash[_TIMEOUT_KEY]:g}s{mode}"
+    live = "live (uvicorn + websockets)" if config.stash[_LIVE_KEY] else "in memory"
+    return f"yaat_testing: {live}, timeout={config.stash[_TIMEOUT_KEY]:g}s{mode}"
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     _session.recorded_transcripts = []
+    marker = item.get_closest_marker("yaat_memory_only")
+    if marker is not None and item.config.stash[_LIVE_KEY]:
+        reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+        if not reason:
+            raise pytest.UsageError(f"{item.nodeid}: yaat_memory_only needs a reason")
+        pytest.skip(f"in-memory only: {reason}")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -116,5 +154,7 @@ async def yaat_client(request: pytest.FixtureRequest) -> AsyncIterator[TestClien
             "the yaat_client fixture needs an `app` fixture returning your ASGI app; add to "
             "conftest.py:\n\n    @pytest.fixture\n    def app():\n        return my_app\n"
         ) from None
-    async with TestClient(app, timeout=request.config.stash[_TIMEOUT_KEY]) as client:
+    async with TestClient(
+        app, timeout=request.config.stash[_TIMEOUT_KEY], live=request.config.stash[_LIVE_KEY]
+    ) as client:
         yield client

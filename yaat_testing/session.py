@@ -206,9 +206,9 @@ class WebSocketSession:
             await self.close()
             return
         # The test is already failing: clean up, and add what the harness knows.
+        app_error = getattr(self._connection, "app_error", None)
         await self._connection.abandon()
         notes = [str(self.transcript)]
-        app_error = getattr(self._connection, "app_error", None)
         if app_error is not None and app_error is not exc:
             notes.insert(0, f"the app also raised {app_error!r}")
         if hasattr(exc, "add_note") and not isinstance(exc, asyncio.CancelledError):

@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from yaat.constants import close_code_problem, close_reason_problem
 from yaat.types import ASGIApp, Message, Scope
-from yaat.websockets import WebSocketState
+from yaat.websockets import WebSocketDisconnect, WebSocketState
 from yaat_testing.exceptions import ASGIProtocolError, WebSocketDenied, WebSocketTimeout
 
 SPEC_VERSION = "2.4"
@@ -88,6 +88,11 @@ class Transcript:
         if len(self.entries) > 200:
             lines.insert(0, f"... {len(self.entries) - 200} earlier messages")
         return "transcript:\n" + "\n".join("  " + line for line in lines or ["(no messages)"])
+
+
+def request_target(path: str) -> str:
+    """Percent-encode what a client would before sending *path*: ``"/a b"`` → ``"/a%20b"``."""
+    return quote(path or "/", safe="/%!$&'()*+,;=:@~")
 
 
 def describe(message: Mapping[str, Any]) -> str:
@@ -171,7 +176,7 @@ class ASGIWebSocketTransport(WebSocketTransport):
         scheme = {"http": "ws", "https": "wss"}.get(url.scheme, url.scheme)
         if scheme not in ("ws", "wss"):
             raise ValueError(f"a WebSocket URL needs the ws or wss scheme, got {request.url!r}")
-        raw_path = quote(url.path or "/", safe="/%!$&'()*+,;=:@~")
+        raw_path = request_target(url.path)
         path = unquote(raw_path)
         port = url.port or (443 if scheme == "wss" else 80)
         headers: list[tuple[bytes, bytes]] = [
@@ -592,7 +597,7 @@ class ASGIWebSocketConnection(WebSocketConnection):
         while True:
             part = await self._next(timeout, "the rest of the denial response")
             if part is _APP_DONE:
-                await self._finish_denied(500, "the app ended in the middle of its denial response")
+                await self._incomplete_denial()
             body.append(bytes(part.get("body", b"")))
             if not part.get("more_body", False):
                 break
@@ -611,6 +616,18 @@ class ASGIWebSocketConnection(WebSocketConnection):
         if status == 500 and not body:
             body = b"Internal Server Error"
         raise WebSocketDenied(status, headers or [], body, why)
+
+    async def _incomplete_denial(self) -> NoReturn:
+        """The app ended mid-denial: uvicorn sends nothing and drops the connection."""
+        self.client_state = _DISCONNECTED
+        self._raise_failure()
+        if self.strict:
+            raise self._violation(
+                "denial-incomplete",
+                "the app ended in the middle of its denial response",
+                "finish the response with websocket.http.response.body (more_body=False)",
+            )
+        raise WebSocketDisconnect(1006, "the connection dropped during the handshake")
 
     _handshake_grace = 1.0
 
