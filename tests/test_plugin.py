@@ -141,3 +141,36 @@ def test_importing_the_plugin_without_pytest_asyncio_does_not_break_the_run(
     pytester.makepyfile("def test_nothing():\n    pass\n")
     result = pytester.runpytest("-p", "no:asyncio", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("how", [["--yaat-live"], ["-o", "yaat_live=true"]])
+def test_live_mode_runs_the_fixture_against_uvicorn(
+    pytester: pytest.Pytester, how: list[str]
+) -> None:
+    pytester.makeconftest(APP)
+    pytester.makepyfile(
+        """
+import pytest
+
+async def test_live(yaat_client):
+    assert yaat_client.live
+    async with yaat_client.websocket_connect("/ws") as ws:
+        assert await ws.receive_text() == "Hello"
+
+@pytest.mark.yaat_memory_only("inspects the in-memory transport")
+def test_skipped_live():
+    pass
+
+@pytest.mark.yaat_memory_only
+def test_needs_a_reason():
+    pass
+"""
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--asyncio-mode=auto", "-rs", *how)
+    result.stdout.fnmatch_lines(
+        [
+            "yaat_testing: live (uvicorn + websockets), timeout=5s",
+            "*in-memory only: inspects the in-memory transport*",
+        ]
+    )
+    result.assert_outcomes(passed=1, skipped=1, errors=1)
