@@ -1,0 +1,309 @@
+"""The fidelity scenarios: raw ASGI (and yaat) apps, what a client does, what it sees.
+
+Each scenario is run twice, in memory and on uvicorn with the ``websockets`` client,
+and the client-visible outcomes must be equal.  ``scripts/compare_clients.py`` runs
+them through other test clients too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from yaat import Yaat
+from yaat.types import ASGIApp, Message, Receive, Scope, Send
+from yaat.websockets import WebSocket
+
+Seen = list[Any]
+Action = tuple[Any, ...]  # ("text", str) | ("bytes", bytes) | ("close", code, reason)
+
+
+@dataclass
+class Scenario:
+    """One row of the table."""
+
+    name: str
+    make_app: Callable[[Seen], ASGIApp]
+    path: str = "/"
+    actions: list[Action] = field(default_factory=list)
+    subprotocols: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """What a client saw, plus what the app saw of the client."""
+
+    kind: str  # "accepted", "denied" or "handshake-failed"
+    status: int | None = None
+    body: bytes = b""
+    subprotocol: str | None = None
+    accept_header: str | None = None
+    messages: list[tuple[str, Any]] = field(default_factory=list)
+    close: tuple[int, str] | None = None
+    app_saw: list[Any] = field(default_factory=list)
+
+
+def raw(body: Callable[[Scope, Receive, Send, Seen], Any]) -> Callable[[Seen], ASGIApp]:
+    """A raw ASGI app that ignores lifespan and runs *body* for WebSockets."""
+
+    def make(seen: Seen) -> ASGIApp:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "websocket":
+                await body(scope, receive, send, seen)
+
+        return app
+
+    return make
+
+
+ACCEPT: Message = {"type": "websocket.accept"}
+
+
+async def drain(receive: Receive) -> None:
+    """Wait for the client's disconnect, so that the app ends after the client."""
+    while (await receive())["type"] != "websocket.disconnect":
+        pass
+
+
+async def _echo(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    await send(ACCEPT)
+    message = await receive()
+    await send({"type": "websocket.send", "text": message.get("text")})
+    await send({"type": "websocket.close", "code": 1000})
+
+
+async def _close_reason(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    await send(ACCEPT)
+    await send({"type": "websocket.close", "code": 4001, "reason": "bye now"})
+
+
+async def _close_before_accept(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    await send({"type": "websocket.close"})
+
+
+async def _denial(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": 401,
+            "headers": [(b"content-type", b"text/plain")],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": b"log in ", "more_body": True})
+    await send({"type": "websocket.http.response.body", "body": b"first"})
+
+
+async def _raise_before(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    raise RuntimeError("before accept")
+
+
+async def _return_before(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+
+
+async def _raise_after(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    await send(ACCEPT)
+    await send({"type": "websocket.send", "text": "about to fail"})
+    raise RuntimeError("after accept")
+
+
+async def _return_after(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    await send(ACCEPT)
+    await send({"type": "websocket.send", "text": "leaving"})
+
+
+async def _send_after_close(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    await send(ACCEPT)
+    await send({"type": "websocket.close", "code": 1000})
+    try:
+        await send({"type": "websocket.send", "text": "too late"})
+    except Exception as exc:  # what each server raises differs; that it raises does not
+        seen.append("send after close raised")
+        raise RuntimeError("send after close") from exc
+
+
+async def _text_and_bytes(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    await send(ACCEPT)
+    await send({"type": "websocket.send", "text": "text", "bytes": b"bytes"})
+    await send({"type": "websocket.close"})
+
+
+def _close_code(code: int, reason: str = "") -> Callable[[Scope, Receive, Send, Seen], Any]:
+    async def body(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+        await receive()
+        await send(ACCEPT)
+        await send({"type": "websocket.send", "text": "before"})
+        await send({"type": "websocket.close", "code": code, "reason": reason})
+
+    return body
+
+
+async def _subprotocol(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    offered = scope["subprotocols"]
+    await send({"type": "websocket.accept", "subprotocol": offered[-1] if offered else None})
+    await send({"type": "websocket.send", "text": ",".join(offered)})
+    await send({"type": "websocket.close"})
+
+
+async def _unoffered(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    await send({"type": "websocket.accept", "subprotocol": "mqtt"})
+    await drain(receive)
+
+
+async def _request(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    headers = dict(scope["headers"])
+    seen.append(
+        {
+            "path": scope["path"],
+            "raw_path": scope.get("raw_path"),
+            "query_string": scope["query_string"],
+            "x-custom": headers.get(b"x-custom"),
+            "host": headers.get(b"host"),
+        }
+    )
+    await send({"type": "websocket.accept", "headers": [(b"x-a", b"accept-header")]})
+    await send({"type": "websocket.close"})
+
+
+async def _echo_all(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    await send(ACCEPT)
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            seen.append((message.get("code"), message.get("reason")))
+            return
+        if message.get("text") == "done":
+            await send({"type": "websocket.close"})
+            return
+        reply = {k: message[k] for k in ("text", "bytes") if message.get(k) is not None}
+        await send({"type": "websocket.send", **reply})
+
+
+async def _client_closes(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    await send(ACCEPT)
+    message = await receive()
+    seen.append((message["type"], message.get("code"), message.get("reason")))
+
+
+def _yaat_returns(seen: Seen) -> ASGIApp:
+    app = Yaat()
+
+    @app.websocket_route("/")
+    async def handler(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("hi")
+
+    return app
+
+
+def _yaat_crashes(seen: Seen) -> ASGIApp:
+    app = Yaat()
+
+    @app.websocket_route("/")
+    async def handler(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("hi")
+        raise RuntimeError("handler crashed")
+
+    return app
+
+
+def _yaat_echo_with_reason(seen: Seen) -> ASGIApp:
+    app = Yaat()
+
+    @app.websocket_route("/rooms/{room}")
+    async def handler(websocket: WebSocket, room: str) -> None:
+        await websocket.accept(subprotocol="chat" if "chat" in websocket.subprotocols else None)
+        async for text in websocket.iter_text():
+            await websocket.send_json({"room": room, "text": text})
+            await websocket.close(4000, "one message only")
+            return
+
+    return app
+
+
+async def _slow_close(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    await send(ACCEPT)
+    await asyncio.sleep(0.01)
+    await send({"type": "websocket.close", "code": 1001})
+
+
+MEBIBYTE = bytes(range(256)) * 4096
+
+SCENARIOS = [
+    Scenario("happy path", raw(_echo), actions=[("text", "hello")]),
+    Scenario("close with a reason", raw(_close_reason)),
+    Scenario("close before accept", raw(_close_before_accept)),
+    Scenario("denial response with a body", raw(_denial)),
+    Scenario("raise before accept", raw(_raise_before)),
+    Scenario("return before accept", raw(_return_before)),
+    Scenario("raise after accept", raw(_raise_after)),
+    Scenario("return after accept", raw(_return_after)),
+    Scenario("send after close", raw(_send_after_close)),
+    Scenario("text and bytes in one message", raw(_text_and_bytes)),
+    Scenario("reserved close code 1006", raw(_close_code(1006))),
+    Scenario("reserved close code 1005", raw(_close_code(1005))),
+    Scenario("close code out of range", raw(_close_code(999))),
+    Scenario("oversized close reason", raw(_close_code(1000, "x" * 124))),
+    Scenario("subprotocol negotiation", raw(_subprotocol), subprotocols=["json", "chat"]),
+    Scenario("subprotocol never offered", raw(_unoffered), subprotocols=["chat"]),
+    Scenario("no subprotocol offered", raw(_unoffered)),
+    Scenario(
+        "query string and percent-encoded path",
+        raw(_request),
+        path="/a%20b/%C3%A9%2Fx?q=1&q=%20two&empty=",
+    ),
+    Scenario(
+        "custom request headers and accept headers", raw(_request), headers={"x-custom": "value"}
+    ),
+    Scenario(
+        "unicode text", raw(_echo_all), actions=[("text", "héllo wörld ✓ 🙂"), ("text", "done")]
+    ),
+    Scenario(
+        "empty text and empty bytes",
+        raw(_echo_all),
+        actions=[("text", ""), ("bytes", b""), ("text", "done")],
+    ),
+    Scenario(
+        "1 MiB binary message", raw(_echo_all), actions=[("bytes", MEBIBYTE), ("text", "done")]
+    ),
+    Scenario(
+        "client close with code and reason",
+        raw(_client_closes),
+        actions=[("close", 4002, "client leaves")],
+    ),
+    Scenario(
+        "client close seen by an echo app",
+        raw(_echo_all),
+        actions=[("text", "x"), ("close", 1001, "going")],
+    ),
+    Scenario("app closes after a pause", raw(_slow_close)),
+    Scenario("yaat handler returns without closing", _yaat_returns),
+    Scenario("yaat handler crashes after accept", _yaat_crashes),
+    Scenario(
+        "yaat path parameter, subprotocol and close reason",
+        _yaat_echo_with_reason,
+        path="/rooms/r%201",
+        actions=[("text", "hi")],
+        subprotocols=["chat"],
+    ),
+    Scenario("yaat unknown path", _yaat_returns, path="/nowhere"),
+]
