@@ -22,9 +22,7 @@ async def in_memory(scenario: Scenario) -> Outcome:
     """The harness as a user would run it to see what a client sees: not strict, not raising."""
     seen: list[object] = []
     app = scenario.make_app(seen)
-    async with TestClient(
-        app, raise_app_exceptions=False, strict=False, lifespan="off", live=False
-    ) as client:
+    async with TestClient(app, raise_app_exceptions=False, strict=False, live=False) as client:
         try:
             async with client.websocket_connect(
                 scenario.path, subprotocols=scenario.subprotocols, headers=scenario.headers

@@ -47,12 +47,16 @@ class Outcome:
 
 
 def raw(body: Callable[[Scope, Receive, Send, Seen], Any]) -> Callable[[Seen], ASGIApp]:
-    """A raw ASGI app that ignores lifespan and runs *body* for WebSockets."""
+    """A raw ASGI app that answers lifespan and runs *body* for WebSockets."""
 
     def make(seen: Seen) -> ASGIApp:
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "websocket":
                 await body(scope, receive, send, seen)
+            elif scope["type"] == "lifespan":
+                while (await receive())["type"] != "lifespan.shutdown":
+                    await send({"type": "lifespan.startup.complete"})
+                await send({"type": "lifespan.shutdown.complete"})
 
         return app
 
