@@ -159,3 +159,17 @@ async def test_http_app_exceptions_follow_raise_app_exceptions() -> None:
             await client.get("/boom")
     async with TestClient(app, raise_app_exceptions=False) as client:
         assert (await client.get("/boom")).status_code == 500
+
+
+async def test_cookie_names_that_cannot_be_sent_are_refused() -> None:
+    async with TestClient(Yaat()) as client:
+        with pytest.raises(
+            ValueError, match=r"cookie name 'a b' cannot be sent in a Cookie header"
+        ):
+            client.websocket_connect("/", cookies={"a b": "1"})
+
+
+async def test_cookie_values_are_quoted_or_refused_as_a_browser_would() -> None:
+    async with TestClient(Yaat()) as client:
+        with pytest.raises(ValueError, match=r"cookie a='x;y' cannot be sent in a Cookie header"):
+            client.websocket_connect("/", cookies={"a": "x;y"})

@@ -104,3 +104,13 @@ def test_query_params_keep_every_value() -> None:
 )
 def test_cookies_parse_leniently(header: str, expected: dict[str, str]) -> None:
     assert parse_cookies(header) == expected
+
+
+def test_header_names_fold_only_ascii_case() -> None:
+    headers = Headers([(b"\xc0", b"1"), (b"X", b"2")])
+    assert headers.getlist("\xc0") == ["1"]
+    assert headers.getlist("\xe0") == []
+    assert "€" not in headers
+    assert headers.getlist("€") == []
+    with pytest.raises(KeyError, match="€"):
+        headers["€"]

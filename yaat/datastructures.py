@@ -207,15 +207,15 @@ class Headers(Mapping[str, str]):
     def from_mapping(cls, headers: Mapping[str, str] | Sequence[tuple[str, str]]) -> Headers:
         """Build from ``str`` names and values, as users write them."""
         pairs = headers.items() if isinstance(headers, Mapping) else headers
-        return cls((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs)
+        return cls((k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs)
 
     def getlist(self, key: str) -> list[str]:
         """Every value of *key*, in order; ``[]`` if absent."""
-        name = key.lower().encode("latin-1")
+        name = _header_name(key)
         return [v.decode("latin-1") for k, v in self.raw if k == name]
 
     def __getitem__(self, key: str) -> str:
-        name = key.lower().encode("latin-1")
+        name = _header_name(key)
         for k, v in self.raw:
             if k == name:
                 return v.decode("latin-1")
@@ -224,7 +224,7 @@ class Headers(Mapping[str, str]):
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
-        name = key.lower().encode("latin-1")
+        name = _header_name(key)
         return any(k == name for k, _ in self.raw)
 
     def __iter__(self) -> Iterator[str]:
@@ -245,6 +245,14 @@ class Headers(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f"Headers({self.raw!r})"
+
+
+def _header_name(key: str) -> bytes | None:
+    # Header names are bytes; only ASCII letters fold case (bytes.lower), as in HTTP.
+    try:
+        return key.encode("latin-1").lower()
+    except UnicodeEncodeError:
+        return None  # no header can have this name
 
 
 def parse_cookies(header: str) -> dict[str, str]:
@@ -268,5 +276,8 @@ def parse_cookies(header: str) -> dict[str, str]:
             continue
         name, sep, value = chunk.partition("=")
         if sep and name.strip():
-            cookies[name.strip()] = value.strip()
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            cookies[name.strip()] = value
     return cookies

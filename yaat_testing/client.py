@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import asyncio
-import http.cookies
+import re
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -329,9 +329,25 @@ def _header_pairs(headers: HeaderInput | None) -> list[tuple[bytes, bytes]]:
     return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in items]
 
 
+_COOKIE_OCTETS = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")  # RFC 6265 §4.1.1
+
+
 def _cookie_header(cookies: Mapping[str, str]) -> bytes:
-    # http.cookies quotes values that need it, as a browser's jar would have stored them.
-    jar: http.cookies.SimpleCookie = http.cookies.SimpleCookie()
+    """``name=value; ...`` as a browser sends it: a value outside RFC 6265's octets is
+    double-quoted, and one that no Cookie header can carry is refused."""
+    pairs = []
     for name, value in cookies.items():
-        jar[name] = value
-    return "; ".join(m.OutputString() for m in jar.values()).encode("latin-1")
+        if not name or any(c in name for c in ';=," \t\r\n') or not name.isprintable():
+            raise ValueError(
+                f"cookie name {name!r} cannot be sent in a Cookie header: use a token "
+                "without spaces, ';', '=', ',' or quotes"
+            )
+        if _COOKIE_OCTETS.fullmatch(value) is None:
+            if any(c in value for c in ';"\\') or not value.isprintable():
+                raise ValueError(
+                    f"cookie {name}={value!r} cannot be sent in a Cookie header: a value "
+                    "may not hold ';', '\"', '\\\\' or control characters"
+                )
+            value = f'"{value}"'
+        pairs.append(f"{name}={value}")
+    return "; ".join(pairs).encode("latin-1")

@@ -23,6 +23,7 @@ from yaat_testing import session as _session
 from yaat_testing.client import TestClient
 
 DEFAULT_TIMEOUT = 5.0
+_SHOWN_TRANSCRIPTS = 5  # the last sessions of a failing test; property tests open hundreds
 
 try:  # Importing the plugin must never break a run: pytest-asyncio is optional.
     import pytest_asyncio
@@ -131,7 +132,11 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = outcome.get_result()
     transcripts = _session.recorded_transcripts
     if report.failed and transcripts:
-        text = "\n\n".join(f"session {i}\n{t}" for i, t in enumerate(transcripts, 1))
+        shown = transcripts[-_SHOWN_TRANSCRIPTS:]
+        first = len(transcripts) - len(shown) + 1
+        text = "\n\n".join(f"session {i}\n{t}" for i, t in enumerate(shown, first))
+        if first > 1:
+            text = f"({first - 1} earlier sessions not shown)\n\n{text}"
         report.sections.append(("yaat_testing transcripts", text))
 
 
