@@ -18,7 +18,7 @@ pytest_plugins = ["pytester"]
 
 @contextlib.asynccontextmanager
 async def serve(
-    app: ASGIApp, ws: str = "websockets-sansio", **config: object
+    app: ASGIApp, ws: str = "websockets-sansio", log_level: str = "critical", **config: object
 ) -> AsyncIterator[str]:
     """Serve *app* with uvicorn on 127.0.0.1 and a free port; yield ``ws://127.0.0.1:PORT``.
 
@@ -29,7 +29,7 @@ async def serve(
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, ws=ws, log_level="critical", lifespan="on", **config)  # type: ignore[arg-type]
+        uvicorn.Config(app, ws=ws, log_level=log_level, lifespan="on", **config)  # type: ignore[arg-type]
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

@@ -9,7 +9,7 @@ notices when someone arrives or goes.
 
 from __future__ import annotations
 
-import asyncio
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -28,13 +28,12 @@ class Rooms:
         self.members: dict[str, set[WebSocket]] = defaultdict(set)
 
     async def broadcast(self, room: str, message: dict[str, Any]) -> None:
-        members = list(self.members.get(room, ()))
-        # One slow or vanished member must not hold up the others.
-        results = await asyncio.gather(
-            *(m.send_json(message) for m in members), return_exceptions=True
-        )
-        for member, result in zip(members, results, strict=True):
-            if isinstance(result, WebSocketDisconnect):
+        # Encoded once for the whole room; a member that has gone is dropped.
+        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+        for member in list(self.members.get(room, ())):
+            try:
+                await member.send_text(text)
+            except WebSocketDisconnect:
                 self.members[room].discard(member)
 
     def join(self, room: str, websocket: WebSocket) -> None:
