@@ -493,3 +493,14 @@ async def test_a_chat_broadcast_reaches_every_client(clients: int) -> None:
             await ws.close()
     assert received == ["hello all"] * clients
     assert members == set()
+
+
+async def test_raw_send_refuses_messages_a_client_cannot_send() -> None:
+    async with TestClient(echo) as client, client.websocket_connect("/") as ws:
+        with pytest.raises(
+            ValueError,
+            match=r"send\(\) takes a 'websocket.receive' or 'websocket.disconnect' message",
+        ):
+            await ws.send({"type": "websocket.send", "text": "x"})
+        with pytest.raises(ValueError, match="use send_text"):
+            await ws.send({"text": "no type"})

@@ -46,7 +46,7 @@ def test_the_scope_is_what_a_server_would_build() -> None:
     transport = ASGIWebSocketTransport(sending(), root_path="/api", state={"db": 1})
     scope = transport.build_scope(
         WebSocketRequest(
-            "wss://example.com:8443/a%20b/é?x=1&y=%20", [(b"authorization", b"t")], ["chat"]
+            "wss://example.com:8443/a%20b/é?x=1&y=%20", [(b"authorization", b" t\t")], ["chat"]
         )
     )
     assert scope["type"] == "websocket"

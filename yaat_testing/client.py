@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -230,7 +231,7 @@ class TestClient:
         """
         if isinstance(subprotocols, str):
             raise TypeError("subprotocols takes a list of str, e.g. ['chat'], not a str")
-        url = urljoin(self.base_url, path)
+        url = _join(self.base_url, path)
         pairs = self.headers + _header_pairs(headers)
         jar = {**self.cookies, **(cookies or {})}
         if jar:
@@ -320,6 +321,12 @@ class _Connect:
     ) -> None:
         assert self._session is not None
         await self._session.__aexit__(exc_type, exc, tb)
+
+
+@functools.lru_cache(maxsize=1024)
+def _join(base_url: str, path: str) -> str:
+    # Cached: a test suite opens thousands of sessions to a handful of paths.
+    return urljoin(base_url, path)
 
 
 def _header_pairs(headers: HeaderInput | None) -> list[tuple[bytes, bytes]]:

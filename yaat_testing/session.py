@@ -28,6 +28,9 @@ from yaat_testing.transport import Transcript, WebSocketConnection
 recorded_transcripts: list[Transcript] | None = None
 
 
+_CONNECTED = WebSocketState.CONNECTED
+
+
 class Close(NamedTuple):
     """How a connection ended: the close code and reason."""
 
@@ -72,19 +75,25 @@ class WebSocketSession:
 
     async def send(self, message: Message) -> None:
         """Send a raw ``websocket.receive`` or ``websocket.disconnect`` message to the app."""
-        if self.state is not WebSocketState.CONNECTED:
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind != "websocket.receive" and kind != "websocket.disconnect":
+            raise ValueError(
+                f"send() takes a 'websocket.receive' or 'websocket.disconnect' message, got "
+                f"{message!r:.100}: use send_text(), send_bytes() or close()"
+            )
+        if self.state is not _CONNECTED:
             raise WebSocketDisconnect(self.close_code or 1000, self.close_reason)
         closed = self._connection.closed
         if closed is not None:
             # The app's close frame is on its way: a real client refuses to send now.
             raise WebSocketDisconnect(*closed)
         await self._connection.send(message)
-        if message.get("type") == "websocket.disconnect":
+        if kind == "websocket.disconnect":
             self._closed(message.get("code", 1000), message.get("reason") or "")
 
     async def send_text(self, data: str) -> None:
         """Send a text message."""
-        if not isinstance(data, str):
+        if type(data) is not str and not isinstance(data, str):
             raise TypeError(f"send_text() takes a str, got {type(data).__name__}: use send_bytes()")
         await self.send({"type": "websocket.receive", "text": data})
 
@@ -111,36 +120,35 @@ class WebSocketSession:
 
         After the end, every call returns the same close message again.
         """
-        if self.state is not WebSocketState.CONNECTED:
+        if self.state is not _CONNECTED:
             return {"type": "websocket.close", "code": self.close_code, "reason": self.close_reason}
         message = await self._connection.receive(self.timeout if timeout is None else timeout)
-        if message["type"] == "websocket.close":
+        if message["type"] != "websocket.send":
             self._closed(message.get("code", 1000), message.get("reason") or "")
-        return message
-
-    async def _receive_data(self, timeout: float | None) -> Message:
-        message = await self.receive(timeout)
-        if message["type"] == "websocket.close":
-            raise WebSocketDisconnect(message["code"], message["reason"])
         return message
 
     async def receive_text(self, timeout: float | None = None) -> str:
         """The next text message; ``WebSocketDisconnect`` if the app closed."""
-        message = await self._receive_data(timeout)
+        message = await self.receive(timeout)
         text = message.get("text")
-        if text is None:
-            raise WebSocketMessageTypeError("receive_text()", message)
-        assert isinstance(text, str)
+        if type(text) is not str:
+            raise self._not_data(message, "receive_text()")
         return text
 
     async def receive_bytes(self, timeout: float | None = None) -> bytes:
         """The next binary message; ``WebSocketDisconnect`` if the app closed."""
-        message = await self._receive_data(timeout)
+        message = await self.receive(timeout)
         data = message.get("bytes")
-        if data is None:
-            raise WebSocketMessageTypeError("receive_bytes()", message)
-        assert isinstance(data, bytes)
+        if type(data) is not bytes:
+            raise self._not_data(message, "receive_bytes()")
         return data
+
+    @staticmethod
+    def _not_data(message: Message, call: str) -> Exception:
+        """The error for a message that is not the data asked for: a close, or the other kind."""
+        if message["type"] == "websocket.close":
+            return WebSocketDisconnect(message["code"], message["reason"])
+        return WebSocketMessageTypeError(call, message)
 
     async def receive_json(self, mode: JSONMode = "text", timeout: float | None = None) -> Any:
         """The next message parsed as JSON, from text or (``mode="bytes"``) UTF-8 bytes."""

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import quote, unquote, urlsplit
 
@@ -73,21 +74,59 @@ class TranscriptEntry:
         return f"{self.at * 1000:9.3f}ms  {self.direction}  {describe(self.message)}"
 
 
-@dataclass
 class Transcript:
-    """Every message of one session, both ways, with times relative to its start."""
+    """Every message of one session, both ways, with times relative to its start.
 
-    started: float = field(default_factory=time.perf_counter)
-    entries: list[TranscriptEntry] = field(default_factory=list)
+    Recording is on the hot path of every message, so it stores plain tuples;
+    :attr:`entries` turns them into :class:`TranscriptEntry` objects when read.
+    """
+
+    __slots__ = ("_raw", "started")
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self._raw: list[tuple[float, str, Mapping[str, Any]]] = []
 
     def record(self, direction: str, message: Mapping[str, Any]) -> None:
-        self.entries.append(TranscriptEntry(time.perf_counter() - self.started, direction, message))
+        self._raw.append((time.perf_counter(), direction, message))
+
+    @property
+    def entries(self) -> list[TranscriptEntry]:
+        """The messages so far: ``at`` (seconds since the start), ``direction``, ``message``."""
+        started = self.started
+        return [
+            TranscriptEntry(at - started, direction, message)
+            for at, direction, message in self._raw
+        ]
 
     def __str__(self) -> str:
-        lines = [str(e) for e in self.entries[-200:]]
-        if len(self.entries) > 200:
-            lines.insert(0, f"... {len(self.entries) - 200} earlier messages")
+        entries = self.entries
+        lines = [str(e) for e in entries[-200:]]
+        if len(entries) > 200:
+            lines.insert(0, f"... {len(entries) - 200} earlier messages")
         return "transcript:\n" + "\n".join("  " + line for line in lines or ["(no messages)"])
+
+
+@functools.lru_cache(maxsize=1024)
+def _url_parts(url: str) -> tuple[str, tuple[str, int], str, bytes, bytes, bytes]:
+    """``scheme, server, path, raw_path, query_string, host`` of a WebSocket URL.
+
+    Cached: tests connect to the same few URLs thousands of times.
+    """
+    parts = urlsplit(url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    if scheme not in ("ws", "wss"):
+        raise ValueError(f"a WebSocket URL needs the ws or wss scheme, got {url!r}")
+    raw_path = request_target(parts.path)
+    port = parts.port or (443 if scheme == "wss" else 80)
+    query = parts.query
+    query_string = (
+        query.encode("ascii") if query.isascii() else quote(query, safe="=&;+%").encode("ascii")
+    )
+    netloc = parts.netloc
+    host = netloc.encode() if netloc.isascii() else netloc.encode("idna")
+    server = (parts.hostname or "testserver", port)
+    return scheme, server, unquote(raw_path), raw_path.encode("ascii"), query_string, host
 
 
 def request_target(path: str) -> str:
@@ -172,18 +211,9 @@ class ASGIWebSocketTransport(WebSocketTransport):
 
     def build_scope(self, request: WebSocketRequest) -> Scope:
         """The ``websocket`` scope a server would give the app for *request*."""
-        url = urlsplit(request.url)
-        scheme = {"http": "ws", "https": "wss"}.get(url.scheme, url.scheme)
-        if scheme not in ("ws", "wss"):
-            raise ValueError(f"a WebSocket URL needs the ws or wss scheme, got {request.url!r}")
-        raw_path = request_target(url.path)
-        path = unquote(raw_path)
-        port = url.port or (443 if scheme == "wss" else 80)
+        scheme, server, path, raw_path, query_string, host = _url_parts(request.url)
         headers: list[tuple[bytes, bytes]] = [
-            (
-                b"host",
-                url.netloc.encode("idna") if not url.netloc.isascii() else url.netloc.encode(),
-            ),
+            (b"host", host),
             (b"upgrade", b"websocket"),
             (b"connection", b"Upgrade"),
             (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
@@ -191,20 +221,20 @@ class ASGIWebSocketTransport(WebSocketTransport):
         ]
         if request.subprotocols:
             headers.append((b"sec-websocket-protocol", ", ".join(request.subprotocols).encode()))
-        headers.extend(request.headers)
+        # Servers drop the whitespace around a field value (RFC 9110 §5.5), so do we.
+        headers.extend((name, value.strip(b" \t")) for name, value in request.headers)
+        root_path = self.root_path
         scope: Scope = {
             "type": "websocket",
             "asgi": {"version": "3.0", "spec_version": SPEC_VERSION},
             "http_version": "1.1",
             "scheme": scheme,
-            "server": (url.hostname or "testserver", port),
+            "server": server,
             "client": self.client,
-            "root_path": self.root_path,
-            "path": self.root_path + path,
-            "raw_path": (quote(self.root_path) + raw_path).encode("ascii"),
-            "query_string": url.query.encode("ascii", errors="strict")
-            if url.query.isascii()
-            else quote(url.query, safe="=&;+%").encode("ascii"),
+            "root_path": root_path,
+            "path": root_path + path if root_path else path,
+            "raw_path": (quote(root_path).encode("ascii") + raw_path) if root_path else raw_path,
+            "query_string": query_string,
             "headers": headers,
             "subprotocols": list(request.subprotocols),
             "extensions": dict(self.extensions),
@@ -223,41 +253,63 @@ class ASGIWebSocketTransport(WebSocketTransport):
 class _Channel:
     """A one-way message channel: a deque and at most one waiting future.
 
-    No ``asyncio.Queue`` and no ``wait_for``: a put appends and wakes the waiter, a
+    No ``asyncio.Queue`` and no ``wait_for``: a put appends and wakes the waiter, and a
     get takes from the deque without suspending when a message is there already.
+    Timeouts cost one timer per *timeout period*, not one per wait: the timer is armed
+    for the first deadline and, when it fires early for a later wait, re-armed.
     """
 
-    __slots__ = ("items", "waiter")
+    __slots__ = ("deadline", "items", "loop", "timer", "waiter")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.items: deque[Any] = deque()
+        self.loop = loop
         self.waiter: asyncio.Future[None] | None = None
+        self.deadline: float | None = None
+        self.timer: asyncio.TimerHandle | None = None
 
     def put(self, item: Any) -> None:
         self.items.append(item)
-        self.wake()
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def wake(self) -> None:
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def wait(self, timeout: float | None) -> None:
-        """Suspend until a put or a wake, or until *timeout* seconds have passed."""
-        loop = asyncio.get_running_loop()
-        waiter = self.waiter = loop.create_future()
-        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+    async def wait(self, deadline: float | None) -> None:
+        """Suspend until a put or a wake, or until the loop's clock reaches *deadline*."""
+        waiter = self.waiter = self.loop.create_future()
+        if deadline is not None:
+            self.deadline = deadline
+            timer = self.timer
+            if timer is None or timer.when() > deadline:
+                if timer is not None:
+                    timer.cancel()
+                self.timer = self.loop.call_at(deadline, self._on_timer)
         try:
             await waiter
         finally:
             self.waiter = None
-            if timer is not None:
-                timer.cancel()
+            self.deadline = None
 
+    def _on_timer(self) -> None:
+        self.timer = None
+        deadline = self.deadline
+        if deadline is None:
+            return  # nobody waits; the next wait arms a timer of its own
+        if self.loop.time() >= deadline:
+            self.wake()
+        else:  # an earlier wait armed it; this one ends later
+            self.timer = self.loop.call_at(deadline, self._on_timer)
 
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+    def close(self) -> None:
+        """Drop the timer, so that nothing of this channel outlives its connection."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 _APP_DONE = object()  # put on the client channel when the app task ends
@@ -278,8 +330,11 @@ class ASGIWebSocketConnection(WebSocketConnection):
         self.client_state = _CONNECTING
         self._offered = set(scope["subprotocols"])
         self._denial_allowed = DENIAL_EXTENSION in scope["extensions"]
-        self._to_app = _Channel()
-        self._to_client = _Channel()
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._to_app = _Channel(loop)
+        self._to_client = _Channel(loop)
+        self._app_done = False
         self._app_saw_disconnect = False
         self._failure: BaseException | None = None
         self._failure_reported = False
@@ -309,6 +364,7 @@ class ASGIWebSocketConnection(WebSocketConnection):
         finally:
             if self.app_state is _CONNECTED and self.closed is None:
                 self.closed = (1006, "")
+            self._app_done = True
             self._to_client.put(_APP_DONE)
 
     async def _app_receive(self) -> Message:
@@ -330,6 +386,16 @@ class ASGIWebSocketConnection(WebSocketConnection):
         if self.client_state is _DISCONNECTED and self.app_state is _CONNECTED:
             raise ClientDisconnected("the client has disconnected")
         self.transcript.record("app→client", message)
+        # The fast path, for the message sent most: a valid text frame while connected.
+        if (
+            self.app_state is _CONNECTED
+            and type(message) is dict
+            and message.get("type") == "websocket.send"
+            and type(message.get("text")) is str
+            and message.get("bytes") is None
+        ):
+            self._to_client.put(message)
+            return
         self._check_and_apply(message)
 
     def _violation(self, rule: str, problem: str, fix: str) -> ASGIProtocolError:
@@ -343,7 +409,7 @@ class ASGIWebSocketConnection(WebSocketConnection):
 
     def _check_and_apply(self, message: Message) -> None:
         """Validate one app message against the spec and the state; deliver it."""
-        if not isinstance(message, Mapping):
+        if type(message) is not dict and not isinstance(message, Mapping):
             raise self._violation(
                 "message-not-a-dict",
                 f"send() got {type(message).__name__}",
@@ -633,20 +699,17 @@ class ASGIWebSocketConnection(WebSocketConnection):
 
     async def _next(self, timeout: float, waited_for: str) -> Any:
         """The next item from the app, raising its failure first."""
-        self._raise_failure()
+        if self._failure is not None:
+            self._raise_failure()
         channel = self._to_client
         if not channel.items:
-            deadline = None
+            deadline = self._loop.time() + timeout
             while not channel.items:
-                if deadline is None:
-                    deadline = time.monotonic() + timeout
-                    remaining = timeout
-                else:
-                    remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if self._loop.time() >= deadline:
                     raise WebSocketTimeout(waited_for, timeout, str(self.transcript))
-                await channel.wait(remaining)
-                self._raise_failure()
+                await channel.wait(deadline)
+                if self._failure is not None:
+                    self._raise_failure()
         return channel.items.popleft()
 
     def _raise_failure(self) -> None:
@@ -663,7 +726,11 @@ class ASGIWebSocketConnection(WebSocketConnection):
         self._to_app.put(message)
 
     async def receive(self, timeout: float) -> Message:
-        item = await self._next(timeout, "a message from the app")
+        channel = self._to_client
+        if channel.items and self._failure is None:  # the fast path: already there
+            item = channel.items.popleft()
+        else:
+            item = await self._next(timeout, "a message from the app")
         if item is _APP_DONE:
             # The app ended without closing: a real server drops the TCP connection.
             self.client_state = _DISCONNECTED
@@ -688,17 +755,23 @@ class ASGIWebSocketConnection(WebSocketConnection):
     async def _wait_app(self, timeout: float) -> bool:
         """Wait for the app task to end; cancel it after *timeout*. True if it ended by itself."""
         task = self._task
-        if task is None or task.done():
-            return True
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-        if done:
-            return True
-        task.cancel()
-        await asyncio.wait({task}, timeout=timeout)
-        return False
+        if task is not None and not task.done():
+            # The app's end puts _APP_DONE on the client channel, which wakes this wait.
+            deadline = self._loop.time() + timeout
+            while not self._app_done and self._loop.time() < deadline:
+                await self._to_client.wait(deadline)
+            if not self._app_done:
+                task.cancel()
+                await asyncio.wait({task}, timeout=timeout)
+                self._to_client.close()
+                return False
+            await task  # it has finished: this only collects it
+        self._to_client.close()
+        return True
 
     async def abandon(self) -> None:
         self._failure_reported = True
+        self._to_client.close()
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=self._handshake_grace)
