@@ -17,11 +17,13 @@ def interleave(
 ) -> dict[str, list[float]]:
     """Run each candidate once per round, in turn; each call returns seconds per operation.
 
-    Interleaving spreads the noise of a shared machine over every candidate alike.
+    Interleaving spreads the noise of a shared machine over every candidate alike, and
+    the order flips every round (A B, B A) so that no one always runs first.
     """
     results: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(rounds):
-        for name, run in candidates.items():
+    order = list(candidates.items())
+    for index in range(rounds):
+        for name, run in order if index % 2 == 0 else reversed(order):
             results[name].append(run())
     return results
 

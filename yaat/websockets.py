@@ -100,6 +100,10 @@ _STATE_ADVICE: dict[tuple[str, WebSocketState], tuple[str, str]] = {
 }
 
 
+_CONNECTED = WebSocketState.CONNECTED
+_DISCONNECTED = WebSocketState.DISCONNECTED
+
+
 class WebSocketDisconnect(Exception):
     """The connection ended: raised by ``receive_*`` and by sends to a peer that is gone.
 
@@ -250,10 +254,16 @@ class WebSocket(HTTPConnection):
 
     async def _receive_message(self, call: str) -> Message:
         state = self.client_state
-        allowed = _CLIENT_TRANSITIONS[state]
-        if not allowed:
+        if not _CLIENT_TRANSITIONS[state]:
             raise WebSocketStateError(call, state, side="client")
         message = await self._receive()
+        self._check_received(call, message)
+        return message
+
+    def _check_received(self, call: str, message: Message) -> None:
+        """Check a received message against the client state, and move the state on."""
+        state = self.client_state
+        allowed = _CLIENT_TRANSITIONS[state]
         message_type = message.get("type")
         next_state = allowed.get(message_type) if isinstance(message_type, str) else None
         if next_state is None:
@@ -263,7 +273,6 @@ class WebSocket(HTTPConnection):
         self.client_state = next_state
         if message_type == "websocket.disconnect":
             self._disconnect_code = int(message.get("code", 1005))
-        return message
 
     async def send(self, message: Message) -> None:
         """Send a raw ASGI message, checking it against the application state.
@@ -450,21 +459,31 @@ class WebSocket(HTTPConnection):
             await self._send_data(call, {"type": "websocket.send", "bytes": encoded.encode()})
 
     async def _send_data(self, call: str, message: Message) -> None:
-        if self.application_state is not WebSocketState.CONNECTED:
+        if self.application_state is not _CONNECTED:
             raise WebSocketStateError(call, self.application_state)
-        if self.client_state is WebSocketState.DISCONNECTED:
+        if self.client_state is _DISCONNECTED:
             raise WebSocketDisconnect(self._disconnect_code, "the client already disconnected")
-        await self._send_message(call, message)
+        # Connected on both sides, a data message changes no state: send it directly.
+        try:
+            await self._send(message)
+        except OSError as exc:
+            self.application_state = self.client_state = _DISCONNECTED
+            raise WebSocketDisconnect(1006, "the server reports the peer gone") from exc
 
     async def _receive_data(self, call: str, key: str) -> Any:
         """The ``text`` or ``bytes`` (*key*) of the next message."""
-        if self.application_state is not WebSocketState.CONNECTED:
+        if self.application_state is not _CONNECTED:
             raise WebSocketStateError(call, self.application_state)
-        message = await self._receive_message(call)
+        if self.client_state is _CONNECTED:
+            message = await self._receive()  # the fast path: no state change on data
+            if message.get("type") != "websocket.receive":
+                self._check_received(call, message)
+        else:
+            message = await self._receive_message(call)
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(self._disconnect_code, message.get("reason"))
         data = message.get(key)
-        if not isinstance(data, str if key == "text" else bytes):
+        if type(data) is not (str if key == "text" else bytes):
             raise WebSocketMessageTypeError(call, message)
         return data
 

@@ -386,16 +386,16 @@ class ASGIWebSocketConnection(WebSocketConnection):
         if self.client_state is _DISCONNECTED and self.app_state is _CONNECTED:
             raise ClientDisconnected("the client has disconnected")
         self.transcript.record("app→client", message)
-        # The fast path, for the message sent most: a valid text frame while connected.
+        # The fast path, for the messages sent most: a valid data frame while connected.
         if (
             self.app_state is _CONNECTED
             and type(message) is dict
             and message.get("type") == "websocket.send"
-            and type(message.get("text")) is str
-            and message.get("bytes") is None
         ):
-            self._to_client.put(message)
-            return
+            text, data = message.get("text"), message.get("bytes")
+            if (type(text) is str and data is None) or (type(data) is bytes and text is None):
+                self._to_client.put(message)
+                return
         self._check_and_apply(message)
 
     def _violation(self, rule: str, problem: str, fix: str) -> ASGIProtocolError:
