@@ -382,14 +382,7 @@ class LiveWebSocketConnection(WebSocketConnection):
 
     async def aclose(self, timeout: float, code: int = 1000, reason: str = "") -> None:
         await self._ws.close(code, reason)
-        if not await self._wait_app(timeout):
-            self._raise_failure()
-            raise WebSocketTimeout(
-                "the app to finish after the client disconnected (it was cancelled)",
-                timeout,
-                str(self.transcript),
-            )
-        self._raise_failure()
+        await self._finish(timeout)
 
     async def _wait_app(self, timeout: float) -> bool:
         """Wait for the app to end; cancel it after *timeout*. True if it ended by itself."""

@@ -174,6 +174,25 @@ class WebSocketConnection(abc.ABC):
     async def abandon(self) -> None:
         """Stop the app at once, reporting nothing (the test is already failing)."""
 
+    @abc.abstractmethod
+    async def _wait_app(self, timeout: float) -> bool:
+        """Wait for the app to end; cancel it after *timeout*. True if it ended by itself."""
+
+    @abc.abstractmethod
+    def _raise_failure(self) -> None:
+        """Raise the app's failure once, if there is one to report."""
+
+    async def _finish(self, timeout: float) -> None:
+        """Wait (bounded) for the app to end after a disconnect, and report its failures."""
+        if not await self._wait_app(timeout):
+            self._raise_failure()
+            raise WebSocketTimeout(
+                "the app to finish after the client disconnected (it was cancelled)",
+                timeout,
+                str(self.transcript),
+            )
+        self._raise_failure()
+
 
 class WebSocketTransport(abc.ABC):
     """Opens connections to an app."""
@@ -743,14 +762,7 @@ class ASGIWebSocketConnection(WebSocketConnection):
     async def aclose(self, timeout: float, code: int = 1000, reason: str = "") -> None:
         if self.client_state is _CONNECTED and self.closed is None:
             await self.send({"type": "websocket.disconnect", "code": code, "reason": reason})
-        if not await self._wait_app(timeout):
-            self._raise_failure()
-            raise WebSocketTimeout(
-                "the app to finish after the client disconnected (it was cancelled)",
-                timeout,
-                str(self.transcript),
-            )
-        self._raise_failure()
+        await self._finish(timeout)
 
     async def _wait_app(self, timeout: float) -> bool:
         """Wait for the app task to end; cancel it after *timeout*. True if it ended by itself."""
