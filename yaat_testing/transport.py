@@ -515,7 +515,8 @@ class ASGIWebSocketConnection(WebSocketConnection):
                 f"{sorted(self._offered)!r}",
                 "pick one of scope['subprotocols'], or None",
             )
-        pairs = self._header_pairs("websocket.accept", headers)
+        # Most accepts carry no headers: skip the checks that only headers need.
+        pairs = self._header_pairs("websocket.accept", headers) if headers else []
         for name, _ in pairs:
             if name.lower() == b"sec-websocket-protocol":
                 raise self._violation(
@@ -531,7 +532,7 @@ class ASGIWebSocketConnection(WebSocketConnection):
                 )
         self.app_state = _CONNECTED
         self.subprotocol = subprotocol
-        self.accept_headers = [(n.lower(), v) for n, v in pairs]
+        self.accept_headers = [(n.lower(), v) for n, v in pairs] if pairs else []
         self._to_client.put(message)
 
     def _header_pairs(self, kind: str, headers: Any) -> list[tuple[bytes, bytes]]:
