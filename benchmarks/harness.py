@@ -67,6 +67,25 @@ def falcon_echo() -> Any:
     return app
 
 
+async def timed_round_trips(ws: Any, n: int) -> float:
+    """Seconds per send_text + receive_text on an open session (after its greeting)."""
+    await ws.receive_text()
+    start = time.perf_counter()
+    for _ in range(n):
+        await ws.send_text("ping")
+        await ws.receive_text()
+    return (time.perf_counter() - start) / n
+
+
+async def timed_sessions(connect: Callable[[], Any], n: int) -> float:
+    """Seconds per session: ``async with connect() as ws``, one message, close."""
+    start = time.perf_counter()
+    for _ in range(n):
+        async with connect() as ws:
+            await ws.receive_text()
+    return (time.perf_counter() - start) / n
+
+
 # -- round trips: each returns seconds per (send_text, receive_text) --------------------
 
 
@@ -95,12 +114,7 @@ def floor_round_trip(n: int) -> float:
 def yaat_round_trip(n: int) -> float:
     async def run() -> float:
         async with TestClient(echo) as client, client.websocket_connect("/") as ws:
-            await ws.receive_text()
-            start = time.perf_counter()
-            for _ in range(n):
-                await ws.send_text("ping")
-                await ws.receive_text()
-            return (time.perf_counter() - start) / n
+            return await timed_round_trips(ws, n)
 
     return asyncio.run(run())
 
@@ -110,12 +124,7 @@ def async_asgi_testclient_round_trip(n: int) -> float:
 
     async def run() -> float:
         async with Client(echo) as client, client.websocket_connect("/") as ws:
-            await ws.receive_text()
-            start = time.perf_counter()
-            for _ in range(n):
-                await ws.send_text("ping")
-                await ws.receive_text()
-            return (time.perf_counter() - start) / n
+            return await timed_round_trips(ws, n)
 
     return asyncio.run(run())
 
@@ -154,12 +163,7 @@ def httpx_ws_round_trip(n: int) -> float:
             ) as client,
             aconnect_ws("/", client) as ws,
         ):
-            await ws.receive_text()
-            start = time.perf_counter()
-            for _ in range(n):
-                await ws.send_text("ping")
-                await ws.receive_text()
-            return (time.perf_counter() - start) / n
+            return await timed_round_trips(ws, n)
 
     return asyncio.run(run())
 
@@ -224,11 +228,7 @@ def floor_session(n: int) -> float:
 def yaat_session(n: int) -> float:
     async def run() -> float:
         async with TestClient(echo) as client:
-            start = time.perf_counter()
-            for _ in range(n):
-                async with client.websocket_connect("/") as ws:
-                    await ws.receive_text()
-            return (time.perf_counter() - start) / n
+            return await timed_sessions(lambda: client.websocket_connect("/"), n)
 
     return asyncio.run(run())
 
@@ -238,11 +238,7 @@ def async_asgi_testclient_session(n: int) -> float:
 
     async def run() -> float:
         async with Client(echo) as client:
-            start = time.perf_counter()
-            for _ in range(n):
-                async with client.websocket_connect("/") as ws:
-                    await ws.receive_text()
-            return (time.perf_counter() - start) / n
+            return await timed_sessions(lambda: client.websocket_connect("/"), n)
 
     return asyncio.run(run())
 
@@ -300,11 +296,7 @@ def falcon_session(n: int) -> float:
 
     async def run() -> float:
         async with testing.ASGIConductor(falcon_echo()) as conductor:
-            start = time.perf_counter()
-            for _ in range(n):
-                async with conductor.simulate_ws("/") as ws:
-                    await ws.receive_text()
-            return (time.perf_counter() - start) / n
+            return await timed_sessions(lambda: conductor.simulate_ws("/"), n)
 
     return asyncio.run(run())
 
