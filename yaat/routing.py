@@ -61,10 +61,6 @@ class Param:
     name: str
     type: type
 
-    def convert(self, segment: str) -> Any:
-        """Convert *segment*, raising ``ValueError`` when it does not fit."""
-        return _CONVERTERS[self.type](segment)
-
 
 Segment = str | Param
 
