@@ -185,6 +185,13 @@ class ASGISpecVersionError(RuntimeError):
         )
 
 
+def encode_json(call: str, data: Any, mode: object) -> tuple[str, str | bytes]:
+    """``("text", str)`` or ``("bytes", UTF-8 bytes)``: *data* as compact JSON for *mode*."""
+    _check_mode(call, mode)
+    encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return ("text", encoded) if mode == "text" else ("bytes", encoded.encode("utf-8"))
+
+
 def decode_json(call: str, data: str | bytes) -> Any:
     """Parse a JSON message, text or UTF-8 bytes; ``WebSocketDecodeError`` keeps *data*."""
     if isinstance(data, bytes):
@@ -290,13 +297,16 @@ class WebSocket(HTTPConnection):
             raise WebSocketStateError(call, state, allowed=allowed)
         if message["type"] == "websocket.http.response.body" and message.get("more_body"):
             next_state = WebSocketState.RESPONSE
+        await self._send_or_disconnect(message)
+        self.application_state = next_state
+
+    async def _send_or_disconnect(self, message: Message) -> None:
+        """Send; a server that reports the peer gone (``OSError``, spec 2.4) means 1006."""
         try:
             await self._send(message)
         except OSError as exc:
-            self.application_state = WebSocketState.DISCONNECTED
-            self.client_state = WebSocketState.DISCONNECTED
+            self.application_state = self.client_state = _DISCONNECTED
             raise WebSocketDisconnect(1006, "the server reports the peer gone") from exc
-        self.application_state = next_state
 
     # -- handshake --------------------------------------------------------------------
 
@@ -451,12 +461,8 @@ class WebSocket(HTTPConnection):
     async def send_json(self, data: Any, mode: JSONMode = "text") -> None:
         """Send *data* as JSON, in a text message or, with ``mode="bytes"``, a binary one."""
         call = f"send_json(mode={mode!r})"
-        _check_mode(call, mode)
-        encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-        if mode == "text":
-            await self._send_data(call, {"type": "websocket.send", "text": encoded})
-        else:
-            await self._send_data(call, {"type": "websocket.send", "bytes": encoded.encode()})
+        key, payload = encode_json(call, data, mode)
+        await self._send_data(call, {"type": "websocket.send", key: payload})
 
     async def _send_data(self, call: str, message: Message) -> None:
         if self.application_state is not _CONNECTED:
@@ -464,11 +470,7 @@ class WebSocket(HTTPConnection):
         if self.client_state is _DISCONNECTED:
             raise WebSocketDisconnect(self._disconnect_code, "the client already disconnected")
         # Connected on both sides, a data message changes no state: send it directly.
-        try:
-            await self._send(message)
-        except OSError as exc:
-            self.application_state = self.client_state = _DISCONNECTED
-            raise WebSocketDisconnect(1006, "the server reports the peer gone") from exc
+        await self._send_or_disconnect(message)
 
     async def _receive_data(self, call: str, key: str) -> Any:
         """The ``text`` or ``bytes`` (*key*) of the next message."""

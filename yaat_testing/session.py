@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any, NamedTuple
 
 from yaat.datastructures import Headers
@@ -19,6 +18,7 @@ from yaat.websockets import (
     WebSocketMessageTypeError,
     WebSocketState,
     decode_json,
+    encode_json,
 )
 from yaat_testing.exceptions import UnexpectedMessage
 from yaat_testing.transport import Transcript, WebSocketConnection
@@ -105,13 +105,8 @@ class WebSocketSession:
 
     async def send_json(self, data: Any, mode: JSONMode = "text") -> None:
         """Send *data* as JSON, as a text message or (``mode="bytes"``) a binary one."""
-        if mode not in ("text", "bytes"):
-            raise ValueError(f"send_json(): mode must be 'text' or 'bytes', got {mode!r}")
-        encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-        if mode == "text":
-            await self.send_text(encoded)
-        else:
-            await self.send_bytes(encoded.encode("utf-8"))
+        key, payload = encode_json(f"send_json(mode={mode!r})", data, mode)
+        await self.send({"type": "websocket.receive", key: payload})
 
     # -- receiving --------------------------------------------------------------------
 
