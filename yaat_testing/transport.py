@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 from urllib.parse import quote, unquote, urlsplit
 
 from yaat.constants import close_code_problem, close_reason_problem
@@ -53,9 +53,11 @@ class ClientDisconnected(OSError):
     """Raised in the app's ``send()`` once the client is gone (ASGI spec 2.4)."""
 
 
-@dataclass(frozen=True)
-class WebSocketRequest:
-    """What a client asks for: a URL, extra headers and the subprotocols it offers."""
+class WebSocketRequest(NamedTuple):
+    """What a client asks for: a URL, extra headers and the subprotocols it offers.
+
+    A named tuple, not a frozen dataclass: one is built per session, on the hot path.
+    """
 
     url: str
     headers: Sequence[tuple[bytes, bytes]] = ()
@@ -654,7 +656,7 @@ class ASGIWebSocketConnection(WebSocketConnection):
         connect: Message = {"type": "websocket.connect"}
         self.transcript.record("client→app", connect)
         self._to_app.put(connect)
-        self._task = asyncio.get_running_loop().create_task(self._run_app())
+        self._task = self._loop.create_task(self._run_app())
         try:
             first = await self._next(timeout, "the handshake (websocket.accept)")
         except BaseException:
