@@ -188,12 +188,7 @@ def falcon_round_trip(n: int) -> float:
             testing.ASGIConductor(falcon_echo()) as conductor,
             conductor.simulate_ws("/") as ws,
         ):
-            await ws.receive_text()
-            start = time.perf_counter()
-            for _ in range(n):
-                await ws.send_text("ping")
-                await ws.receive_text()
-            return (time.perf_counter() - start) / n
+            return await timed_round_trips(ws, n)
 
     return asyncio.run(run())
 
