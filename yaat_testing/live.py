@@ -129,6 +129,12 @@ class LiveServer:
                 "startup", self._lifespan_messages.get("startup", default)
             ) from error
 
+    def forget(self, session: str) -> None:
+        """Drop what was kept about *session*, once its connection has ended."""
+        tables: tuple[dict[str, Any], ...] = (self.errors, self.finished, self.sent, self.tasks)
+        for table in tables:
+            table.pop(session, None)
+
     async def _run(self, sock: socket.socket) -> None:
         # SystemExit is uvicorn's word for a failed startup; start() reports it.
         with contextlib.suppress(SystemExit):
@@ -223,10 +229,6 @@ class LiveWebSocketTransport(WebSocketTransport):
         self.raise_app_exceptions = raise_app_exceptions
 
     async def connect(self, request: WebSocketRequest, timeout: float) -> WebSocketConnection:
-        from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidHandshake, InvalidStatus, NegotiationError
-        from websockets.typing import Subprotocol
-
         url = urlsplit(request.url)
         scheme = {"http": "ws", "https": "wss"}.get(url.scheme, url.scheme)
         if scheme != "ws":
@@ -238,6 +240,25 @@ class LiveWebSocketTransport(WebSocketTransport):
         headers.append((SESSION_HEADER, session))
         transcript = Transcript()
         transcript.record("client→app", {"type": "websocket.connect", "url": request.url})
+        try:
+            return await self._open(request, session, headers, transcript, timeout)
+        except BaseException:
+            self.server.forget(session)  # no connection came of it
+            raise
+
+    async def _open(
+        self,
+        request: WebSocketRequest,
+        session: str,
+        headers: list[tuple[str, str]],
+        transcript: Transcript,
+        timeout: float,
+    ) -> WebSocketConnection:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidHandshake, InvalidStatus, NegotiationError
+        from websockets.typing import Subprotocol
+
+        url = urlsplit(request.url)
         try:
             # The URL keeps the test's host (the Host header, so websocket.url matches
             # the in-memory one); host and port say where the server really is.
@@ -290,9 +311,14 @@ class LiveWebSocketTransport(WebSocketTransport):
         return LiveWebSocketConnection(self, session, websocket, transcript)
 
     async def _settle(self, session: str, timeout: float) -> None:
+        """Give a refusing app up to *timeout* to finish, so that its error is known."""
         event = self.server.finished.get(session)
         if event is not None:
-            await asyncio.wait({asyncio.ensure_future(event.wait())}, timeout=timeout)
+            waiter = asyncio.ensure_future(event.wait())
+            await asyncio.wait({waiter}, timeout=timeout)
+            if not waiter.done():
+                waiter.cancel()
+                await asyncio.wait({waiter})
 
     def _raise_app_error(self, session: str) -> None:
         if self.raise_app_exceptions:
@@ -382,7 +408,10 @@ class LiveWebSocketConnection(WebSocketConnection):
 
     async def aclose(self, timeout: float, code: int = 1000, reason: str = "") -> None:
         await self._ws.close(code, reason)
-        await self._finish(timeout)
+        try:
+            await self._finish(timeout)
+        finally:
+            self._transport.server.forget(self._session)
 
     async def _wait_app(self, timeout: float) -> bool:
         """Wait for the app to end; cancel it after *timeout*. True if it ended by itself."""
@@ -402,3 +431,4 @@ class LiveWebSocketConnection(WebSocketConnection):
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait({task}, timeout=self._transport.server.timeout)
+        self._transport.server.forget(self._session)
