@@ -289,9 +289,9 @@ def test_responses_check_and_render() -> None:
     assert TextResponse("x", headers={"Content-Type": "text/csv"}).headers.getlist(
         "content-type"
     ) == ["text/csv"]
-    with pytest.raises(ValueError, match="status_code must be 100-599, got 600"):
+    with pytest.raises(ValueError, match="status_code: HTTP status 600 is outside 100-599"):
         Response(status_code=600)
-    with pytest.raises(TypeError, match="status_code must be an int"):
+    with pytest.raises(TypeError, match="status_code: HTTP status must be an int"):
         Response(status_code="200")  # type: ignore[arg-type]
 
 

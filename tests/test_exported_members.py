@@ -31,19 +31,27 @@ def test_yaat_exports() -> None:
 def test_yaat_testing_exports() -> None:
     assert yaat_testing.__all__ == [
         "ASGIProtocolError",
-        "ASGIWebSocketTransport",
         "ClientDisconnected",
         "Close",
+        "ConcurrentReceiveError",
+        "Connection",
+        "Consequence",
         "LifespanFailed",
+        "LiveTransport",
+        "MemoryTransport",
+        "Rule",
+        "ServerProfile",
+        "Strict",
         "TestClient",
         "Transcript",
+        "TranscriptEntry",
+        "Transport",
         "UnexpectedMessage",
-        "WebSocketConnection",
+        "Violation",
         "WebSocketDenied",
         "WebSocketRequest",
         "WebSocketSession",
         "WebSocketTimeout",
-        "WebSocketTransport",
     ]
 
 

@@ -216,7 +216,7 @@ app_messages = st.one_of(
 )
 
 
-@pytest.mark.yaat_memory_only("strict ASGI validation runs in the in-memory transport")
+@pytest.mark.yaat_memory_only("hundreds of examples; a uvicorn server for each is too slow")
 @FUZZ
 @given(messages=st.lists(app_messages, min_size=1, max_size=4))
 def test_the_strict_harness_accepts_or_names_the_rule_never_crashes(messages: list[Any]) -> None:

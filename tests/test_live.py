@@ -180,7 +180,14 @@ async def test_an_unoffered_subprotocol_fails_the_live_handshake() -> None:
             await send({"type": "websocket.accept", "subprotocol": "mqtt"})
             await receive()
 
-    async with TestClient(app, live=True) as client:
+    async with TestClient(app, live=True) as client:  # strict: the validator runs live
+        with pytest.raises(
+            ASGIProtocolError,
+            match=r"\[subprotocol-not-offered\] websocket.accept chose subprotocol 'mqtt'",
+        ):
+            async with client.websocket_connect("/", subprotocols=["chat"]):
+                pass
+    async with TestClient(app, live=True, strict=False) as client:  # uvicorn is the judge
         with pytest.raises(ASGIProtocolError, match="the client failed the handshake"):
             async with client.websocket_connect("/", subprotocols=["chat"]):
                 pass

@@ -108,7 +108,6 @@ async def test_an_app_that_returns_before_accept_is_a_500() -> None:
     assert caught.value.text == "Internal Server Error"
 
 
-@pytest.mark.yaat_memory_only("strict ASGI validation runs in the in-memory transport")
 async def test_an_app_that_ends_mid_denial_breaks_the_protocol() -> None:
     async with TestClient(half_denial) as client:
         with pytest.raises(

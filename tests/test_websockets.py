@@ -250,7 +250,11 @@ async def test_send_text_and_bytes_check_types() -> None:
 async def test_sending_before_accept_names_the_call_and_the_fix(call: str, shown: str) -> None:
     websocket = WebSocket(make_scope(), Wire(CONNECT).receive, Wire().send)
     argument: Any = b"x" if call == "send_bytes" else "x"
-    expected = f"{shown} before accept(): the application state is CONNECTING; call await websocket.accept() first"
+    expected = (
+        f"{shown} before accept(): the application state is CONNECTING (allowed here: "
+        "'websocket.accept', 'websocket.close' or 'websocket.http.response.start'); "
+        "call await websocket.accept() first"
+    )
     with pytest.raises(WebSocketStateError, match=re.escape(expected)):
         await getattr(websocket, call)(argument)
 
@@ -271,7 +275,7 @@ async def test_raw_send_checks_the_state_machine() -> None:
     assert wire.sent[-1] == {"type": "websocket.send", "text": "raw"}
     with pytest.raises(
         WebSocketStateError,
-        match=r"send\('websocket.accept'\) after accept\(\).*expected 'websocket.close' or 'websocket.send'",
+        match=r"send\('websocket.accept'\) after accept\(\).*allowed here: 'websocket.close' or 'websocket.send'",
     ):
         await websocket.send({"type": "websocket.accept"})
     with pytest.raises(WebSocketStateError, match=r"send\('nonsense'\) after accept\(\)"):
@@ -393,7 +397,7 @@ async def test_receiving_after_disconnect_names_the_fix() -> None:
         await websocket.receive_text()
     with pytest.raises(
         WebSocketStateError,
-        match=r"receive_text\(\) after the client disconnected: the client state is DISCONNECTED; stop receiving",
+        match=r"receive_text\(\) after the client disconnected: the client state is DISCONNECTED \(allowed here: nothing\); stop receiving",
     ):
         await websocket.receive_text()
 
@@ -408,7 +412,7 @@ async def test_raw_receive_checks_what_the_server_delivers() -> None:
     websocket = WebSocket(make_scope(), Wire(text("early")).receive, Wire().send)
     with pytest.raises(
         WebSocketStateError,
-        match=r"receive\(\) got 'websocket.receive' before websocket.connect.*expected 'websocket.connect' or 'websocket.disconnect'",
+        match=r"receive\(\) got 'websocket.receive' before websocket.connect.*allowed here: 'websocket.connect' or 'websocket.disconnect'",
     ):
         await websocket.receive()
 
@@ -540,9 +544,9 @@ async def test_deny_without_the_extension_is_a_close_403() -> None:
 
 async def test_deny_checks_status_and_state() -> None:
     websocket = WebSocket(make_scope(), Wire().receive, Wire().send)
-    with pytest.raises(ValueError, match="use an HTTP status from 100 to 599 other than 101"):
+    with pytest.raises(ValueError, match="deny with a status from 100 to 599 other than 101"):
         await websocket.deny(101)
-    with pytest.raises(TypeError, match="status_code must be an int"):
+    with pytest.raises(TypeError, match="HTTP status must be an int"):
         await websocket.deny("403")  # type: ignore[arg-type]
     accepted, _ = await connected()
     with pytest.raises(WebSocketStateError, match=r"deny\(\) after accept\(\)"):

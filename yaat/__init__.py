@@ -11,6 +11,7 @@
 
 from yaat.app import Yaat
 from yaat.constants import WebSocketCloseEvent
+from yaat.protocol import WebSocketState
 from yaat.requests import HTTPConnection, Request
 from yaat.responses import HTMLResponse, JSONResponse, Response, TextResponse
 from yaat.routing import Router
@@ -20,7 +21,6 @@ from yaat.websockets import (
     WebSocketDecodeError,
     WebSocketDisconnect,
     WebSocketMessageTypeError,
-    WebSocketState,
     WebSocketStateError,
 )
 

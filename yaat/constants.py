@@ -75,3 +75,18 @@ def close_reason_problem(reason: object) -> str | None:
             f"{MAX_CLOSE_REASON_BYTES} (RFC 6455 §5.5): shorten it"
         )
     return None
+
+
+def http_status_problem(status: object) -> str | None:
+    """Say why *status* is not an HTTP status a response may carry, or return ``None``.
+
+    >>> http_status_problem(403) is None
+    True
+    >>> http_status_problem(99)
+    'HTTP status 99 is outside 100-599'
+    """
+    if isinstance(status, bool) or not isinstance(status, int):
+        return f"HTTP status must be an int, got {type(status).__name__} {status!r}"
+    if not 100 <= status <= 599:
+        return f"HTTP status {status} is outside 100-599"
+    return None

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from yaat.constants import http_status_problem
 from yaat.datastructures import Headers
 from yaat.types import Receive, Scope, Send
 
@@ -31,10 +32,10 @@ class Response:
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,
     ) -> None:
-        if isinstance(status_code, bool) or not isinstance(status_code, int):
-            raise TypeError(f"status_code must be an int, got {status_code!r}")
-        if not 100 <= status_code <= 599:
-            raise ValueError(f"status_code must be 100-599, got {status_code}")
+        problem = http_status_problem(status_code)
+        if problem is not None:
+            error = ValueError if isinstance(status_code, int) else TypeError
+            raise error(f"status_code: {problem}")
         self.status_code = status_code
         self.body = self.render(content)
         self.headers = Headers.from_mapping(headers or {})

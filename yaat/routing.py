@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
+from yaat.protocol import WebSocketState
 from yaat.requests import Request
 from yaat.responses import Response, TextResponse
 from yaat.types import ASGIApp, Receive, Scope, Send
-from yaat.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from yaat.websockets import WebSocket, WebSocketDisconnect
 
 Handler = Callable[..., Awaitable[Any]]
 HandlerT = TypeVar("HandlerT", bound=Handler)

@@ -9,63 +9,26 @@
 from __future__ import annotations
 
 import contextlib
-import enum
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from functools import cached_property
 from typing import Any, Literal
 
-from yaat.constants import close_code_problem, close_reason_problem
+from yaat.constants import close_code_problem, close_reason_problem, http_status_problem
 from yaat.datastructures import Headers
+from yaat.protocol import (
+    DENIAL_EXTENSION,
+    Side,
+    WebSocketState,
+    allowed,
+    describe_allowed,
+    next_state,
+)
 from yaat.requests import HTTPConnection
 from yaat.types import Message, Receive, Scope, Send
 
 JSONMode = Literal["text", "bytes"]
 
-_DENIAL_EXTENSION = "websocket.http.response"
-
-
-class WebSocketState(enum.Enum):
-    """Where one side of a connection stands.
-
-    ``RESPONSE`` means the application is sending an HTTP denial response instead of
-    accepting (the ``websocket.http.response`` extension).
-    """
-
-    CONNECTING = 0
-    CONNECTED = 1
-    DISCONNECTED = 2
-    RESPONSE = 3
-
-
-# What each application state allows it to send, and the state each message leads to.
-# ``websocket.http.response.body`` leads to DISCONNECTED unless ``more_body`` is set.
-_APPLICATION_TRANSITIONS: dict[WebSocketState, dict[str, WebSocketState]] = {
-    WebSocketState.CONNECTING: {
-        "websocket.accept": WebSocketState.CONNECTED,
-        "websocket.close": WebSocketState.DISCONNECTED,
-        "websocket.http.response.start": WebSocketState.RESPONSE,
-    },
-    WebSocketState.CONNECTED: {
-        "websocket.send": WebSocketState.CONNECTED,
-        "websocket.close": WebSocketState.DISCONNECTED,
-    },
-    WebSocketState.RESPONSE: {"websocket.http.response.body": WebSocketState.DISCONNECTED},
-    WebSocketState.DISCONNECTED: {},
-}
-
-# What the server may deliver to ``receive()`` in each client state.
-_CLIENT_TRANSITIONS: dict[WebSocketState, dict[str, WebSocketState]] = {
-    WebSocketState.CONNECTING: {
-        "websocket.connect": WebSocketState.CONNECTED,
-        "websocket.disconnect": WebSocketState.DISCONNECTED,
-    },
-    WebSocketState.CONNECTED: {
-        "websocket.receive": WebSocketState.CONNECTED,
-        "websocket.disconnect": WebSocketState.DISCONNECTED,
-    },
-    WebSocketState.DISCONNECTED: {},
-}
 
 # (when the call happened, how to fix it), by side and state.
 _STATE_ADVICE: dict[tuple[str, WebSocketState], tuple[str, str]] = {
@@ -102,6 +65,8 @@ _STATE_ADVICE: dict[tuple[str, WebSocketState], tuple[str, str]] = {
 
 _CONNECTED = WebSocketState.CONNECTED
 _DISCONNECTED = WebSocketState.DISCONNECTED
+_APPLICATION = Side.APPLICATION
+_CLIENT = Side.CLIENT
 
 
 class WebSocketDisconnect(Exception):
@@ -119,10 +84,12 @@ class WebSocketDisconnect(Exception):
 
 
 class WebSocketStateError(RuntimeError):
-    """A call that the connection's state does not allow.
+    """A call that the connection's state does not allow: the application's own misuse.
 
     >>> str(WebSocketStateError("send_text()", WebSocketState.CONNECTING))
-    'send_text() before accept(): the application state is CONNECTING; call await websocket.accept() first'
+    "send_text() before accept(): the application state is CONNECTING (allowed here: 'websocket.accept', 'websocket.close' or 'websocket.http.response.start'); call await websocket.accept() first"
+
+    The allowed messages come from the protocol table (``yaat.protocol``).
     """
 
     def __init__(
@@ -131,15 +98,15 @@ class WebSocketStateError(RuntimeError):
         state: WebSocketState,
         *,
         side: Literal["application", "client"] = "application",
-        allowed: Iterable[str] = (),
     ) -> None:
         self.call = call
         self.state = state
         self.side = side
         when, fix = _STATE_ADVICE[(side, state)]
-        allowed = sorted(allowed)
-        expected = f" (expected {' or '.join(map(repr, allowed))})" if allowed else ""
-        super().__init__(f"{call} {when}: the {side} state is {state.name}{expected}; {fix}")
+        allowed = describe_allowed(Side(side), state)
+        super().__init__(
+            f"{call} {when}: the {side} state is {state.name} (allowed here: {allowed}); {fix}"
+        )
 
 
 class WebSocketMessageTypeError(TypeError):
@@ -261,7 +228,7 @@ class WebSocket(HTTPConnection):
 
     async def _receive_message(self, call: str) -> Message:
         state = self.client_state
-        if not _CLIENT_TRANSITIONS[state]:
+        if not allowed(_CLIENT, state):
             raise WebSocketStateError(call, state, side="client")
         message = await self._receive()
         self._check_received(call, message)
@@ -270,15 +237,11 @@ class WebSocket(HTTPConnection):
     def _check_received(self, call: str, message: Message) -> None:
         """Check a received message against the client state, and move the state on."""
         state = self.client_state
-        allowed = _CLIENT_TRANSITIONS[state]
-        message_type = message.get("type")
-        next_state = allowed.get(message_type) if isinstance(message_type, str) else None
-        if next_state is None:
-            raise WebSocketStateError(
-                f"{call} got {message_type!r}", state, side="client", allowed=allowed
-            )
-        self.client_state = next_state
-        if message_type == "websocket.disconnect":
+        target = next_state(_CLIENT, state, message)
+        if target is None:
+            raise WebSocketStateError(f"{call} got {message.get('type')!r}", state, side="client")
+        self.client_state = target
+        if message["type"] == "websocket.disconnect":
             self._disconnect_code = int(message.get("code", 1005))
 
     async def send(self, message: Message) -> None:
@@ -291,14 +254,11 @@ class WebSocket(HTTPConnection):
 
     async def _send_message(self, call: str, message: Message) -> None:
         state = self.application_state
-        allowed = _APPLICATION_TRANSITIONS[state]
-        next_state = allowed.get(message.get("type"))  # type: ignore[arg-type]
-        if next_state is None:
-            raise WebSocketStateError(call, state, allowed=allowed)
-        if message["type"] == "websocket.http.response.body" and message.get("more_body"):
-            next_state = WebSocketState.RESPONSE
+        target = next_state(_APPLICATION, state, message)
+        if target is None:
+            raise WebSocketStateError(call, state)
         await self._send_or_disconnect(message)
-        self.application_state = next_state
+        self.application_state = target
 
     async def _send_or_disconnect(self, message: Message) -> None:
         """Send; a server that reports the peer gone (``OSError``, spec 2.4) means 1006."""
@@ -385,14 +345,14 @@ class WebSocket(HTTPConnection):
         """
         if self.application_state is not WebSocketState.CONNECTING:
             raise WebSocketStateError("deny()", self.application_state)
-        if isinstance(status_code, bool) or not isinstance(status_code, int):
-            raise TypeError(f"deny(): status_code must be an int, got {status_code!r}")
-        if not 100 <= status_code <= 599 or status_code == 101:
-            raise ValueError(
-                f"deny({status_code}): use an HTTP status from 100 to 599 other than 101, "
-                "e.g. 403 or 401"
+        problem = http_status_problem(status_code)
+        if problem is not None or status_code == 101:
+            error = ValueError if isinstance(status_code, int) else TypeError
+            raise error(
+                f"deny({status_code!r}): {problem or 'HTTP status 101 would accept'}; "
+                "deny with a status from 100 to 599 other than 101, e.g. 403 or 401"
             )
-        if _DENIAL_EXTENSION not in (self.scope.get("extensions") or {}):
+        if DENIAL_EXTENSION not in (self.scope.get("extensions") or {}):
             await self.close()
             return
         if isinstance(content, str):

@@ -9,34 +9,46 @@
 from yaat_testing.client import TestClient
 from yaat_testing.exceptions import (
     ASGIProtocolError,
+    ClientDisconnected,
+    ConcurrentReceiveError,
     LifespanFailed,
     UnexpectedMessage,
     WebSocketDenied,
     WebSocketTimeout,
 )
+from yaat_testing.profiles import Consequence, ServerProfile
+from yaat_testing.rules import Rule, Strict, Violation
+from yaat_testing.scope import WebSocketRequest
 from yaat_testing.session import Close, WebSocketSession
-from yaat_testing.transport import (
-    ASGIWebSocketTransport,
-    ClientDisconnected,
-    Transcript,
-    WebSocketConnection,
-    WebSocketRequest,
-    WebSocketTransport,
+from yaat_testing.transcript import Transcript, TranscriptEntry
+from yaat_testing.transports import (
+    Connection,
+    LiveTransport,
+    MemoryTransport,
+    Transport,
 )
 
 __all__ = [
     "ASGIProtocolError",
-    "ASGIWebSocketTransport",
     "ClientDisconnected",
     "Close",
+    "ConcurrentReceiveError",
+    "Connection",
+    "Consequence",
     "LifespanFailed",
+    "LiveTransport",
+    "MemoryTransport",
+    "Rule",
+    "ServerProfile",
+    "Strict",
     "TestClient",
     "Transcript",
+    "TranscriptEntry",
+    "Transport",
     "UnexpectedMessage",
-    "WebSocketConnection",
+    "Violation",
     "WebSocketDenied",
     "WebSocketRequest",
     "WebSocketSession",
     "WebSocketTimeout",
-    "WebSocketTransport",
 ]

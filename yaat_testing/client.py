@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 from collections.abc import Mapping, Sequence
@@ -15,109 +14,139 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from yaat.types import ASGIApp, Message
-from yaat_testing.exceptions import ASGIProtocolError, LifespanFailed, WebSocketTimeout
+from yaat.types import ASGIApp
+from yaat_testing import defaults
+from yaat_testing.lifespan import LIFESPAN_MODES, LifespanMode
+from yaat_testing.rules import Strict
+from yaat_testing.scope import WebSocketRequest, http_scheme
 from yaat_testing.session import WebSocketSession
-from yaat_testing.transport import ASGIWebSocketTransport, WebSocketRequest, WebSocketTransport
+from yaat_testing.transports import LiveTransport, MemoryTransport, Transport
 
 if TYPE_CHECKING:
     import httpx
 
-    from yaat_testing.live import LiveServer
-
 HeaderInput = Mapping[str, str] | Sequence[tuple[str, str]]
-
-#: What ``live=None`` means; the pytest plugin sets it from ``--yaat-live``.
-DEFAULT_LIVE = False
 
 
 class TestClient:
-    """Runs an ASGI app in memory for tests: lifespan, WebSockets and HTTP.
+    """Runs an ASGI app for tests: lifespan, WebSockets and HTTP, in memory or live.
 
     >>> async with TestClient(app, timeout=2.0) as client:  # doctest: +SKIP
     ...     response = await client.get("/health")
     ...     async with client.websocket_connect("/ws", subprotocols=["chat"]) as ws:
     ...         await ws.send_text("hi")
 
-    ``strict`` raises ``ASGIProtocolError`` for every ASGI spec violation;
+    ``strict`` raises ``ASGIProtocolError`` for every ASGI spec violation (``True``),
+    for none (``False``), or for all but some (``Strict(ignore=[...])``);
     ``raise_app_exceptions`` re-raises the app's exceptions in the test, else the
     client sees what a real server shows (HTTP 500 before accept, 1006 after).
     ``lifespan`` is ``"auto"`` (run it if the app supports it), ``"on"`` or ``"off"``.
+    ``live`` serves the app with a real server instead (``None``: as the pytest run
+    says, ``--yaat-live``); ``transport`` takes any :class:`Transport` instead.
     """
 
     __test__ = False  # not a test class, whatever pytest's name patterns say
 
     def __init__(
         self,
-        app: ASGIApp,
+        app: ASGIApp | None = None,
         base_url: str = "ws://testserver",
         timeout: float = 5.0,
         raise_app_exceptions: bool = True,
-        strict: bool = True,
+        strict: bool | Strict = True,
         *,
-        lifespan: str = "auto",
+        lifespan: LifespanMode = "auto",
         root_path: str = "",
         client: tuple[str, int] = ("testclient", 50000),
         headers: HeaderInput | None = None,
         cookies: Mapping[str, str] | None = None,
         denial_response: bool = True,
         live: bool | None = None,
+        transport: Transport | None = None,
     ) -> None:
-        if lifespan not in ("auto", "on", "off"):
+        if lifespan not in LIFESPAN_MODES:
             raise ValueError(f"lifespan must be 'auto', 'on' or 'off', got {lifespan!r}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        scheme = urlsplit(base_url).scheme
-        if scheme not in ("ws", "wss", "http", "https"):
+        if urlsplit(base_url).scheme not in ("ws", "wss", "http", "https"):
             raise ValueError(
                 f"base_url must start with ws://, wss://, http:// or https://, got {base_url!r}"
             )
-        self.app = app
         self.base_url = base_url
         self.timeout = float(timeout)
-        self.raise_app_exceptions = raise_app_exceptions
-        self.strict = strict
-        self.lifespan = lifespan
-        self.root_path = root_path
-        self.client = client
         self.headers = _header_pairs(headers)
         self.cookies = dict(cookies or {})
-        #: ``scope["state"]``: what the app's lifespan stored, copied into each scope.
-        self.state: dict[str, Any] = {}
-        self.transport: WebSocketTransport = ASGIWebSocketTransport(
+        self.transport = transport or self._transport(
+            app,
+            live=defaults.current().live if live is None else live,
+            strict=Strict.of(strict),
+            raise_app_exceptions=raise_app_exceptions,
+            lifespan=lifespan,
+            root_path=root_path,
+            client=client,
+            denial_response=denial_response,
+        )
+        if app is not None and self.transport.app is not app:
+            raise ValueError(
+                "TestClient(app, transport=...) got an app and a transport serving another "
+                "app: pass the transport alone, TestClient(transport=...)"
+            )
+        self.app = self.transport.app
+        self._http: httpx.AsyncClient | None = None
+
+    def _transport(
+        self,
+        app: ASGIApp | None,
+        *,
+        live: bool,
+        strict: Strict,
+        raise_app_exceptions: bool,
+        lifespan: LifespanMode,
+        root_path: str,
+        client: tuple[str, int],
+        denial_response: bool,
+    ) -> Transport:
+        if app is None:
+            raise TypeError("TestClient needs an app, or a transport=")
+        if not live:
+            return MemoryTransport(
+                app,
+                strict=strict,
+                raise_app_exceptions=raise_app_exceptions,
+                root_path=root_path,
+                client=client,
+                denial_response=denial_response,
+                lifespan=lifespan,
+                timeout=self.timeout,
+            )
+        if not denial_response:
+            raise ValueError(
+                "denial_response=False needs the in-memory transport: live servers "
+                "advertise the websocket.http.response extension themselves"
+            )
+        return LiveTransport(
             app,
             strict=strict,
             raise_app_exceptions=raise_app_exceptions,
             root_path=root_path,
-            client=client,
-            state=self.state,
-            denial_response=denial_response,
+            lifespan=lifespan,
+            timeout=self.timeout,
         )
-        self._lifespan_task: asyncio.Task[None] | None = None
-        self._lifespan_to_app: asyncio.Queue[Message] | None = None
-        self._lifespan_from_app: asyncio.Queue[Message] | None = None
-        self._lifespan_error: BaseException | None = None
-        self._lifespan_phase = "startup"
-        self._http: httpx.AsyncClient | None = None
-        #: Whether sessions run over real sockets against uvicorn (``yaat_testing.live``).
-        self.live = DEFAULT_LIVE if live is None else live
-        self._server: LiveServer | None = None
+
+    @property
+    def live(self) -> bool:
+        """Whether sessions run over real sockets against a real server."""
+        return isinstance(self.transport, LiveTransport)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """``scope["state"]``: what the app's lifespan stored, copied into each scope."""
+        return self.transport.state
 
     # -- lifespan ---------------------------------------------------------------------
 
     async def __aenter__(self) -> TestClient:
-        if self.live:
-            from yaat_testing.live import LiveServer, LiveWebSocketTransport
-
-            self._server = LiveServer(
-                self.app, lifespan=self.lifespan, root_path=self.root_path, timeout=self.timeout
-            )
-            await self._server.start()
-            self.transport = LiveWebSocketTransport(
-                self._server, raise_app_exceptions=self.raise_app_exceptions
-            )
-        elif self.lifespan != "off":
-            await self._lifespan("startup")
+        await self.transport.__aenter__()
         return self
 
     async def __aexit__(
@@ -128,92 +157,10 @@ class TestClient:
     ) -> None:
         try:
             if self._http is not None:
-                await self._http.aclose()
-                self._http = None
+                http, self._http = self._http, None
+                await http.aclose()
         finally:
-            if self._server is not None:
-                server, self._server = self._server, None
-                await server.stop()
-            if self._lifespan_task is not None:
-                await self._lifespan("shutdown", failing=exc is not None)
-
-    async def _lifespan(self, phase: str, failing: bool = False) -> None:
-        """Run one lifespan phase, as uvicorn does in its "auto" and "on" modes."""
-        if phase == "startup":
-            self._lifespan_to_app = asyncio.Queue()
-            self._lifespan_from_app = asyncio.Queue()
-            scope = {
-                "type": "lifespan",
-                "asgi": {"version": "3.0", "spec_version": "2.0"},
-                "state": self.state,
-            }
-            self._lifespan_task = asyncio.get_running_loop().create_task(self._run_lifespan(scope))
-        assert self._lifespan_to_app is not None
-        assert self._lifespan_task is not None
-        self._lifespan_phase = phase
-        await self._lifespan_to_app.put({"type": f"lifespan.{phase}"})
-        reply = await self._lifespan_reply(phase, failing)
-        if reply is not None and reply["type"] == f"lifespan.{phase}.complete":
-            if phase == "shutdown":
-                await self._stop_lifespan()
-            return
-        await self._stop_lifespan()
-        if failing:
-            return
-        if reply is not None:  # lifespan.<phase>.failed
-            raise LifespanFailed(phase, str(reply.get("message", ""))) from self._lifespan_error
-        error = self._lifespan_error
-        if error is None or (phase == "startup" and self.lifespan == "auto"):
-            # An app that returns, or (in "auto") raises at once, does not do lifespan.
-            return
-        raise LifespanFailed(phase, f"the app raised before lifespan.{phase}.complete") from error
-
-    async def _lifespan_reply(self, phase: str, failing: bool) -> Message | None:
-        """The app's answer to *phase*, or ``None`` if the app ended first."""
-        assert self._lifespan_from_app is not None
-        assert self._lifespan_task is not None
-        waiter = asyncio.ensure_future(self._lifespan_from_app.get())
-        done, _ = await asyncio.wait(
-            {waiter, self._lifespan_task}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        if waiter in done:
-            return waiter.result()
-        waiter.cancel()
-        await asyncio.wait({waiter})
-        if done:
-            return None
-        await self._stop_lifespan()
-        if failing:
-            return None
-        raise WebSocketTimeout(f"lifespan.{phase}.complete", self.timeout)
-
-    async def _lifespan_send(self, message: Message) -> None:
-        phase = self._lifespan_phase
-        allowed = (f"lifespan.{phase}.complete", f"lifespan.{phase}.failed")
-        if message.get("type") not in allowed:
-            raise ASGIProtocolError(
-                "lifespan-message",
-                f"lifespan send() got {message.get('type')!r}",
-                f"lifespan {phase}",
-                f"send {allowed[0]!r} or {allowed[1]!r}",
-            )
-        assert self._lifespan_from_app is not None
-        await self._lifespan_from_app.put(message)
-
-    async def _run_lifespan(self, scope: dict[str, Any]) -> None:
-        assert self._lifespan_to_app is not None
-        try:
-            await self.app(scope, self._lifespan_to_app.get, self._lifespan_send)
-        except asyncio.CancelledError:
-            pass
-        except BaseException as exc:  # reported by _lifespan()
-            self._lifespan_error = exc
-
-    async def _stop_lifespan(self) -> None:
-        task, self._lifespan_task = self._lifespan_task, None
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=self.timeout)
+            await self.transport.__aexit__(exc_type, exc, tb)
 
     # -- WebSockets -------------------------------------------------------------------
 
@@ -250,43 +197,19 @@ class TestClient:
                     "HTTP requests in TestClient need httpx: pip install 'yaat[testing]'"
                 ) from exc
             base = urlsplit(self.base_url)
-            scheme = {"ws": "http", "wss": "https"}.get(base.scheme, base.scheme)
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.headers]
-            transport: httpx.AsyncBaseTransport
-            if self._server is not None:
-                # The real server, with the test's Host so that request.url matches.
-                transport = httpx.AsyncHTTPTransport()
-                url = f"http://127.0.0.1:{self._server.port}"
-                headers.append(("host", base.netloc))
-            else:
-                transport = httpx.ASGITransport(
-                    app=self._app_with_state,
-                    raise_app_exceptions=self.raise_app_exceptions,
-                    root_path=self.root_path,
-                    client=self.client,
-                )
-                url = base._replace(scheme=scheme).geturl()
             self._http = httpx.AsyncClient(
-                transport=transport,
-                base_url=url,
+                transport=self.transport.http_transport(),
+                base_url=base._replace(scheme=http_scheme(self.base_url)).geturl(),
                 headers=headers,
                 cookies=self.cookies,
                 timeout=self.timeout,
             )
         return self._http
 
-    async def _app_with_state(self, scope: Any, receive: Any, send: Any) -> None:
-        # httpx's ASGITransport knows no lifespan state; add it as servers do.
-        await self.app({**scope, "state": dict(self.state)}, receive, send)
-
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send an HTTP request through httpx's ASGITransport; kwargs as in httpx."""
-        response = await self._http_client().request(method, url, **kwargs)
-        if self._server is not None and self.raise_app_exceptions:
-            error = self._server.errors.pop("", None)
-            if error is not None:
-                raise error
-        return response
+        """Send an HTTP request to the app through httpx; kwargs as in httpx."""
+        return await self._http_client().request(method, url, **kwargs)
 
     async def get(self, url: str, **kwargs: Any) -> httpx.Response:
         """``GET`` *url*."""
@@ -300,9 +223,7 @@ class TestClient:
 class _Connect:
     """The ``async with`` returned by :meth:`TestClient.websocket_connect`."""
 
-    def __init__(
-        self, transport: WebSocketTransport, request: WebSocketRequest, timeout: float
-    ) -> None:
+    def __init__(self, transport: Transport, request: WebSocketRequest, timeout: float) -> None:
         self._transport = transport
         self._request = request
         self._timeout = timeout

@@ -12,14 +12,27 @@ from yaat.datastructures import Headers
 
 
 class ASGIProtocolError(RuntimeError):
-    """The app broke the ASGI spec; the message names the rule, the state and the fix."""
+    """The app broke the ASGI spec; the message names the rule, where it happened, and the fix.
 
-    def __init__(self, rule: str, problem: str, state: str, fix: str) -> None:
+    >>> str(ASGIProtocolError("double-accept", "websocket.accept sent twice",
+    ...                       "application state CONNECTED", "accept once"))
+    '[double-accept] websocket.accept sent twice (application state CONNECTED): accept once'
+    """
+
+    def __init__(self, rule: str, problem: str, where: str, fix: str) -> None:
         self.rule = rule
         self.problem = problem
-        self.state = state
+        #: Where it happened: ``"application state CONNECTED"``, ``"lifespan startup"``.
+        self.where = where
         self.fix = fix
-        super().__init__(f"[{rule}] {problem} (application state {state}): {fix}")
+        super().__init__(f"[{rule}] {problem} ({where}): {fix}")
+
+
+class ClientDisconnected(OSError):
+    """Raised in the app's ``send()`` once the client is gone (ASGI spec 2.4).
+
+    uvicorn raises its own class of the same name; both are ``OSError``.
+    """
 
 
 class WebSocketDenied(Exception):
@@ -75,4 +88,22 @@ class LifespanFailed(RuntimeError):
         self.message = message
         super().__init__(
             f"lifespan {phase} failed: {message}" if message else f"lifespan {phase} failed"
+        )
+
+
+class ConcurrentReceiveError(RuntimeError):
+    """A second receive on a session while the first one still waits.
+
+    >>> str(ConcurrentReceiveError("receive_text()", "receive_json()")).split(":")[0]
+    'receive_text() while receive_json() is still waiting on this session'
+    """
+
+    def __init__(self, call: str, waiting: str) -> None:
+        self.call = call
+        self.waiting = waiting
+        super().__init__(
+            f"{call} while {waiting} is still waiting on this session: probably two tasks "
+            "receive at once (asyncio.gather, create_task). Instead, receive in one task "
+            "and hand the messages on, e.g. through an asyncio.Queue; or open one session "
+            "per reader"
         )

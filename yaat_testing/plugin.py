@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from yaat_testing import client as _client
-from yaat_testing import session as _session
+from yaat_testing import defaults
 from yaat_testing.client import TestClient
+from yaat_testing.transcript import Transcript
 
 DEFAULT_TIMEOUT = 5.0
 _SHOWN_TRANSCRIPTS = 5  # the last sessions of a failing test; property tests open hundreds
@@ -31,6 +31,12 @@ except ImportError:  # pragma: no cover - exercised only without pytest-asyncio
     pytest_asyncio = None  # type: ignore[assignment]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+#: The run's settings, from options and ini keys.
+_TIMEOUT_KEY = pytest.StashKey[float]()
+_LIVE_KEY = pytest.StashKey[bool]()
+#: A test's transcripts, kept from its setup to its last report.
+_TRANSCRIPTS_KEY = pytest.StashKey[list[Transcript]]()
 
 
 def _async_fixture(function: _F) -> _F:
@@ -86,24 +92,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_TIMEOUT_KEY] = _timeout(config)
     live = config.getoption("yaat_live")
     config.stash[_LIVE_KEY] = bool(config.getini("yaat_live") if live is None else live)
-    # TestClient(live=None) follows the run's mode, so one suite runs both ways.  The
-    # previous value comes back at unconfigure: pytester nests runs in one process.
-    config.stash[_PREVIOUS_LIVE_KEY] = _client.DEFAULT_LIVE
-    _client.DEFAULT_LIVE = config.stash[_LIVE_KEY]
     config.addinivalue_line(
         "markers",
         "yaat_memory_only(reason): needs the in-memory transport; skipped with the reason under --yaat-live",
     )
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if _PREVIOUS_LIVE_KEY in config.stash:  # not when configure stopped at a usage error
-        _client.DEFAULT_LIVE = config.stash[_PREVIOUS_LIVE_KEY]
-
-
-_TIMEOUT_KEY = pytest.StashKey[float]()
-_LIVE_KEY = pytest.StashKey[bool]()
-_PREVIOUS_LIVE_KEY = pytest.StashKey[bool]()
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -114,23 +106,46 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"yaat_testing: {live}, timeout={config.stash[_TIMEOUT_KEY]:g}s{mode}"
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    _session.recorded_transcripts = []
+def _defaults(item: pytest.Item) -> defaults.Defaults:
+    """What every TestClient of *item* takes by default: the run's mode, the item's log."""
+    return defaults.Defaults(
+        live=item.config.stash[_LIVE_KEY], transcripts=item.stash[_TRANSCRIPTS_KEY]
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    item.stash[_TRANSCRIPTS_KEY] = []
     marker = item.get_closest_marker("yaat_memory_only")
     if marker is not None and item.config.stash[_LIVE_KEY]:
         reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
         if not reason:
             raise pytest.UsageError(f"{item.nodeid}: yaat_memory_only needs a reason")
         pytest.skip(f"in-memory only: {reason}")
+    with defaults.applied(_defaults(item)):
+        return (yield)
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    with defaults.applied(_defaults(item)):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    if _TRANSCRIPTS_KEY not in item.stash:  # setup never ran this far
+        return (yield)
+    with defaults.applied(_defaults(item)):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, Any, None]:
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
-    transcripts = _session.recorded_transcripts
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    transcripts = item.stash.get(_TRANSCRIPTS_KEY, None)
     if report.failed and transcripts:
         shown = transcripts[-_SHOWN_TRANSCRIPTS:]
         first = len(transcripts) - len(shown) + 1
@@ -138,11 +153,7 @@ def pytest_runtest_makereport(
         if first > 1:
             text = f"({first - 1} earlier sessions not shown)\n\n{text}"
         report.sections.append(("yaat_testing transcripts", text))
-
-
-def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
-    # Cleared only now, so that a failing teardown's report shows the transcripts too.
-    _session.recorded_transcripts = None
+    return report
 
 
 @_async_fixture
@@ -159,7 +170,5 @@ async def yaat_client(request: pytest.FixtureRequest) -> AsyncIterator[TestClien
             "the yaat_client fixture needs an `app` fixture returning your ASGI app; add to "
             "conftest.py:\n\n    @pytest.fixture\n    def app():\n        return my_app\n"
         ) from None
-    async with TestClient(
-        app, timeout=request.config.stash[_TIMEOUT_KEY], live=request.config.stash[_LIVE_KEY]
-    ) as client:
+    async with TestClient(app, timeout=request.config.stash[_TIMEOUT_KEY]) as client:
         yield client

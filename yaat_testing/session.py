@@ -11,22 +11,19 @@ import asyncio
 from typing import Any, NamedTuple
 
 from yaat.datastructures import Headers
+from yaat.protocol import WebSocketState
 from yaat.types import Message
 from yaat.websockets import (
     JSONMode,
     WebSocketDisconnect,
     WebSocketMessageTypeError,
-    WebSocketState,
     decode_json,
     encode_json,
 )
-from yaat_testing.exceptions import UnexpectedMessage
-from yaat_testing.transport import Transcript, WebSocketConnection
-
-#: Transcripts of the sessions opened during the current test, kept by the pytest
-#: plugin so that a failing test can show them.  ``None`` outside the plugin.
-recorded_transcripts: list[Transcript] | None = None
-
+from yaat_testing import defaults
+from yaat_testing.exceptions import ConcurrentReceiveError, UnexpectedMessage
+from yaat_testing.transcript import Transcript
+from yaat_testing.transports.base import Connection
 
 _CONNECTED = WebSocketState.CONNECTED
 
@@ -44,8 +41,10 @@ class WebSocketSession:
     Every wait takes ``timeout=`` (seconds); the default comes from the client.
     """
 
-    def __init__(self, connection: WebSocketConnection, timeout: float) -> None:
+    def __init__(self, connection: Connection, timeout: float) -> None:
         self._connection = connection
+        #: The receive under way, if any: a second one at the same time is refused.
+        self._receiving: str | None = None
         self.timeout = timeout
         #: CONNECTED until the app closes, the connection drops, or :meth:`close`.
         self.state = WebSocketState.CONNECTED
@@ -53,8 +52,9 @@ class WebSocketSession:
         self.close_code: int | None = None
         #: The close reason, once the app closed.
         self.close_reason: str | None = None
-        if recorded_transcripts is not None:
-            recorded_transcripts.append(connection.transcript)
+        transcripts = defaults.current().transcripts
+        if transcripts is not None:
+            transcripts.append(connection.transcript)
 
     @property
     def subprotocol(self) -> str | None:
@@ -115,16 +115,25 @@ class WebSocketSession:
 
         After the end, every call returns the same close message again.
         """
+        return await self._receive(timeout, "receive()")
+
+    async def _receive(self, timeout: float | None, call: str) -> Message:
         if self.state is not _CONNECTED:
             return {"type": "websocket.close", "code": self.close_code, "reason": self.close_reason}
-        message = await self._connection.receive(self.timeout if timeout is None else timeout)
-        if message["type"] != "websocket.send":
+        if self._receiving is not None:
+            raise ConcurrentReceiveError(call, self._receiving)
+        self._receiving = call
+        try:
+            message = await self._connection.receive(self.timeout if timeout is None else timeout)
+        finally:
+            self._receiving = None
+        if message["type"] != "websocket.send" and self.state is _CONNECTED:
             self._closed(message.get("code", 1000), message.get("reason") or "")
         return message
 
     async def receive_text(self, timeout: float | None = None) -> str:
         """The next text message; ``WebSocketDisconnect`` if the app closed."""
-        message = await self.receive(timeout)
+        message = await self._receive(timeout, "receive_text()")
         text = message.get("text")
         if type(text) is not str:
             raise self._not_data(message, "receive_text()")
@@ -132,7 +141,7 @@ class WebSocketSession:
 
     async def receive_bytes(self, timeout: float | None = None) -> bytes:
         """The next binary message; ``WebSocketDisconnect`` if the app closed."""
-        message = await self.receive(timeout)
+        message = await self._receive(timeout, "receive_bytes()")
         data = message.get("bytes")
         if type(data) is not bytes:
             raise self._not_data(message, "receive_bytes()")
@@ -177,11 +186,9 @@ class WebSocketSession:
                 f"the connection already ended with code {self.close_code}: {self.close_reason!r}"
             )
         try:
-            message = await self._connection.receive(within)
+            message = await self._receive(within, "assert_nothing_received()")
         except TimeoutError:
             return
-        if message["type"] == "websocket.close":
-            self._closed(message.get("code", 1000), message.get("reason") or "")
         raise UnexpectedMessage(f"expected no message within {within:g}s, got {message!r}")
 
     # -- closing ----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""yaat_testing.transport: the scope it builds, and every ASGI rule it enforces."""
+"""yaat_testing.transports.memory: the server it plays, and every ASGI rule it enforces."""
 
 from __future__ import annotations
 
@@ -10,13 +10,7 @@ import pytest
 
 from yaat.types import Message, Receive, Scope, Send
 from yaat.websockets import WebSocketDisconnect
-from yaat_testing import (
-    ASGIProtocolError,
-    ASGIWebSocketTransport,
-    TestClient,
-    WebSocketDenied,
-    WebSocketRequest,
-)
+from yaat_testing import ASGIProtocolError, TestClient, WebSocketDenied
 
 RawApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -37,53 +31,6 @@ def sending(*messages: Message, connect: bool = True) -> RawApp:
 
 
 ACCEPT: Message = {"type": "websocket.accept"}
-
-
-# -- the scope ------------------------------------------------------------------------
-
-
-def test_the_scope_is_what_a_server_would_build() -> None:
-    transport = ASGIWebSocketTransport(sending(), root_path="/api", state={"db": 1})
-    scope = transport.build_scope(
-        WebSocketRequest(
-            "wss://example.com:8443/a%20b/é?x=1&y=%20", [(b"authorization", b" t\t")], ["chat"]
-        )
-    )
-    assert scope["type"] == "websocket"
-    assert scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
-    assert scope["scheme"] == "wss"
-    assert scope["path"] == "/api/a b/é"
-    assert scope["raw_path"] == b"/api/a%20b/%C3%A9"
-    assert scope["root_path"] == "/api"
-    assert scope["query_string"] == b"x=1&y=%20"
-    assert scope["server"] == ("example.com", 8443)
-    assert scope["client"] == ("testclient", 50000)
-    assert scope["subprotocols"] == ["chat"]
-    assert scope["extensions"] == {"websocket.http.response": {}}
-    assert scope["state"] == {"db": 1}
-    headers = dict(scope["headers"])
-    assert headers[b"host"] == b"example.com:8443"
-    assert headers[b"sec-websocket-protocol"] == b"chat"
-    assert headers[b"sec-websocket-version"] == b"13"
-    assert headers[b"authorization"] == b"t"
-    assert all(name == name.lower() for name, _ in scope["headers"])
-
-
-def test_each_scope_gets_its_own_copy_of_state() -> None:
-    transport = ASGIWebSocketTransport(sending(), state={"n": 1})
-    first = transport.build_scope(WebSocketRequest("ws://t/"))
-    first["state"]["n"] = 2
-    assert transport.build_scope(WebSocketRequest("ws://t/"))["state"] == {"n": 1}
-
-
-def test_http_urls_map_to_ws_and_other_schemes_are_refused() -> None:
-    transport = ASGIWebSocketTransport(sending(), denial_response=False)
-    scope = transport.build_scope(WebSocketRequest("https://t/"))
-    assert (scope["scheme"], scope["server"], scope["extensions"]) == ("wss", ("t", 443), {})
-    with pytest.raises(
-        ValueError, match="a WebSocket URL needs the ws or wss scheme, got 'ftp://t/'"
-    ):
-        transport.build_scope(WebSocketRequest("ftp://t/"))
 
 
 async def test_client_headers_subprotocols_and_cookies_reach_the_app() -> None:
@@ -191,7 +138,7 @@ VIOLATIONS: list[tuple[str, list[Message], str]] = [
     (
         "status",
         [{"type": "websocket.http.response.start", "status": 99}],
-        r"\[response-status\] websocket.http.response.start status is 99",
+        r"\[response-status\] websocket.http.response.start: HTTP status 99 is outside 100-599",
     ),
     (
         "body-type",
@@ -224,9 +171,6 @@ VIOLATIONS: list[tuple[str, list[Message], str]] = [
 ]
 
 
-@pytest.mark.yaat_memory_only(
-    "strict ASGI validation runs in the in-memory transport; uvicorn reports these its own way"
-)
 @pytest.mark.parametrize(("rule", "messages", "match"), VIOLATIONS, ids=[v[0] for v in VIOLATIONS])
 async def test_strict_mode_names_the_rule_state_and_fix(
     rule: str, messages: list[Message], match: str
@@ -250,9 +194,6 @@ async def test_strict_mode_names_the_rule_state_and_fix(
     assert raised_in_app == [caught.value]  # raised inside send(), as uvicorn does
 
 
-@pytest.mark.yaat_memory_only(
-    "strict ASGI validation runs in the in-memory transport; uvicorn reports these its own way"
-)
 async def test_a_violation_the_app_swallows_still_reaches_the_test() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
@@ -268,9 +209,7 @@ async def test_a_violation_the_app_swallows_still_reaches_the_test() -> None:
                 await ws.receive_text()
 
 
-@pytest.mark.yaat_memory_only(
-    "strict ASGI validation runs in the in-memory transport; uvicorn reports these its own way"
-)
+@pytest.mark.yaat_memory_only("live servers advertise websocket.http.response themselves")
 async def test_denial_without_the_extension_is_a_violation() -> None:
     app = sending({"type": "websocket.http.response.start", "status": 403})
     async with TestClient(app, denial_response=False) as client:
@@ -282,9 +221,6 @@ async def test_denial_without_the_extension_is_a_violation() -> None:
                 pass
 
 
-@pytest.mark.yaat_memory_only(
-    "strict ASGI validation runs in the in-memory transport; uvicorn reports these its own way"
-)
 async def test_receive_after_disconnect_is_a_violation() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
@@ -298,9 +234,6 @@ async def test_receive_after_disconnect_is_a_violation() -> None:
                 pass
 
 
-@pytest.mark.yaat_memory_only(
-    "strict ASGI validation runs in the in-memory transport; uvicorn reports these its own way"
-)
 async def test_an_app_returning_a_value_is_a_violation() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> Any:
         await receive()

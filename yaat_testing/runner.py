@@ -1,0 +1,116 @@
+"""One call of an ASGI app: its task, what it raised or returned, and an end that is bounded.
+
+Example::
+
+    runner = AppRunner()
+    runner.start(app, scope, receive, send)      # in memory: a task of its own
+    await runner.run(app, scope, receive, send)  # live: inside the server's own task
+    if not await runner.wait(timeout=5.0):       # False: it was cancelled after 5 s
+        raise runner.error or TimeoutError()
+
+The in-memory transport, its lifespan, and live mode's server wrapper all run the app
+through this one class, so "the app raised", "the app never ended" and "cancel it"
+mean the same everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from yaat.types import ASGIApp, Receive, Scope, Send
+
+
+class AppRunner:
+    """Runs the app once and keeps what happened.
+
+    ``expected`` are exceptions that end the app normally (a server's "the client is
+    gone"); they are not the app's failure.  ``on_end`` is called once the app ends, in
+    the app's task.
+    """
+
+    __slots__ = ("_expected", "_on_end", "_owned", "_waiters", "ended", "error", "result", "task")
+
+    def __init__(
+        self,
+        *,
+        expected: tuple[type[BaseException], ...] = (),
+        on_end: Callable[[AppRunner], None] | None = None,
+    ) -> None:
+        self._on_end = on_end
+        self._expected = expected
+        self._owned = False
+        self._waiters: list[asyncio.Future[None]] = []
+        #: The task the app runs in: this runner's own, or the server's.
+        self.task: asyncio.Task[Any] | None = None
+        #: Whether the app has ended, by returning, raising or being cancelled.
+        self.ended = False
+        #: What the app raised, other than a cancellation or an ``expected`` exception.
+        self.error: BaseException | None = None
+        #: What the app returned (``None`` for an app that keeps the spec).
+        self.result: object = None
+
+    def start(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app in a task of its own; what it raises is kept, never propagated."""
+        self._owned = True
+        self.task = asyncio.get_running_loop().create_task(
+            self._run_owned(app, scope, receive, send)
+        )
+
+    async def _run_owned(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        with contextlib.suppress(BaseException):  # kept in self.error; the task ends quietly
+            await self.run(app, scope, receive, send)
+
+    async def run(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app in the current task; what it raises is kept, then propagated."""
+        self.task = asyncio.current_task()
+        call: Any = app  # an app that breaks the spec may return a value
+        try:
+            self.result = await call(scope, receive, send)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            if not isinstance(exc, self._expected):
+                self.error = exc
+            raise
+        finally:
+            self.ended = True
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            if self._on_end is not None:
+                self._on_end(self)
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait for the app to end; after *timeout*, cancel it.  True if it ended by itself."""
+        if not self.ended:
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            timer = loop.call_later(timeout, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiters.remove(waiter)
+            if not self.ended:
+                await self.cancel(timeout)
+                return False
+        task = self.task
+        if self._owned and task is not None and not task.done():
+            await task  # it has ended: this only lets its task finish
+        return True
+
+    async def cancel(self, grace: float) -> None:
+        """Cancel the app and wait up to *grace* seconds for it to stop."""
+        task = self.task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=grace)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

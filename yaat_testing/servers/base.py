@@ -1,0 +1,58 @@
+"""What live mode needs of a server: start serving an app on loopback, and stop.
+
+Example::
+
+    server = UvicornServer(app, lifespan="auto", root_path="", timeout=5.0)
+    await server.start()   # serving on 127.0.0.1:server.port
+    await server.stop()
+"""
+
+from __future__ import annotations
+
+import abc
+import socket
+from collections.abc import Callable
+
+from yaat.types import ASGIApp
+
+
+class LiveServer(abc.ABC):
+    """A real server serving *app* on 127.0.0.1 and a free port, in the running loop.
+
+    *app* is live mode's wrapper around the user's app: it sees every connection and
+    every lifespan message, so the server only has to serve it.
+    """
+
+    #: The name ``TestClient(server=...)`` takes.
+    name: str
+
+    def __init__(self, app: ASGIApp, *, lifespan: str, root_path: str, timeout: float) -> None:
+        self.app = app
+        self.lifespan = lifespan
+        self.root_path = root_path
+        self.timeout = timeout
+        #: The port it listens on, once started.
+        self.port = 0
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Serve until :meth:`stop`; return once the server accepts connections.
+
+        Raise ``RuntimeError`` if it cannot start (the lifespan's own failure is
+        reported by the caller, which sees the lifespan messages).
+        """
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Stop serving, lifespan shutdown included, within a bounded time."""
+
+
+ServerFactory = Callable[..., LiveServer]
+
+
+def loopback_socket() -> socket.socket:
+    """A TCP socket bound to 127.0.0.1 and a free port, not yet listening."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock

@@ -1,0 +1,84 @@
+"""The transcript of a session: every message both ways, with times.
+
+>>> transcript = Transcript()
+>>> transcript.record(CLIENT_TO_APP, {"type": "websocket.receive", "text": "hi"})
+>>> [entry.direction for entry in transcript.entries]
+['client→app']
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+CLIENT_TO_APP = "client→app"
+APP_TO_CLIENT = "app→client"
+
+_SHOWN = 200  # the last messages a printed transcript shows
+
+
+@dataclass
+class TranscriptEntry:
+    """One message on the wire: when, which way, and the ASGI message itself."""
+
+    at: float
+    direction: str  # CLIENT_TO_APP or APP_TO_CLIENT
+    message: Mapping[str, Any]
+
+    def __str__(self) -> str:
+        return f"{self.at * 1000:9.3f}ms  {self.direction}  {describe(self.message)}"
+
+
+class Transcript:
+    """Every message of one session, both ways, with times relative to its start.
+
+    Recording is on the hot path of every message, so it stores plain tuples;
+    :attr:`entries` turns them into :class:`TranscriptEntry` objects when read.
+    """
+
+    __slots__ = ("_raw", "started")
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self._raw: list[tuple[float, str, Mapping[str, Any]]] = []
+
+    def record(self, direction: str, message: Mapping[str, Any]) -> None:
+        """Add *message*, going *direction*, stamped with the current time."""
+        self._raw.append((time.perf_counter(), direction, message))
+
+    @property
+    def entries(self) -> list[TranscriptEntry]:
+        """The messages so far: ``at`` (seconds since the start), ``direction``, ``message``."""
+        started = self.started
+        return [
+            TranscriptEntry(at - started, direction, message)
+            for at, direction, message in self._raw
+        ]
+
+    def __str__(self) -> str:
+        entries = self.entries
+        lines = [str(e) for e in entries[-_SHOWN:]]
+        if len(entries) > _SHOWN:
+            lines.insert(0, f"... {len(entries) - _SHOWN} earlier messages")
+        return "transcript:\n" + "\n".join("  " + line for line in lines or ["(no messages)"])
+
+
+def describe(message: Mapping[str, Any]) -> str:
+    """A one-line summary of an ASGI message for transcripts and errors.
+
+    >>> describe({"type": "websocket.send", "text": "hi"})
+    "websocket.send text='hi'"
+    """
+    if not isinstance(message, Mapping):
+        return repr(message)[:120]
+    parts = [str(message.get("type"))]
+    for key, value in message.items():
+        if key == "type":
+            continue
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        parts.append(f"{key}={shown}")
+    return " ".join(parts)
