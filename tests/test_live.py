@@ -191,3 +191,22 @@ async def test_an_unoffered_subprotocol_fails_the_live_handshake() -> None:
         with pytest.raises(ASGIProtocolError, match="the client failed the handshake"):
             async with client.websocket_connect("/", subprotocols=["chat"]):
                 pass
+
+
+async def test_live_mode_reports_asgi_violations_with_the_same_rules() -> None:
+    from yaat_testing import ASGIProtocolError
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> Any:
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.send", "text": "a", "bytes": b"b"})
+            await receive()
+
+    async with TestClient(app, live=True) as client:
+        with pytest.raises(ASGIProtocolError, match=r"\[text-and-bytes\]"):
+            async with client.websocket_connect("/") as ws:
+                await ws.receive()
+    async with TestClient(app, live=True, strict=False) as client:  # uvicorn sends the bytes
+        async with client.websocket_connect("/") as ws:
+            assert await ws.receive_bytes() == b"b"

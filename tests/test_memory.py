@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from yaat.protocol import Side, WebSocketState, next_state
 from yaat.types import Message, Receive, Scope, Send
 from yaat.websockets import WebSocketDisconnect
-from yaat_testing import ASGIProtocolError, TestClient, WebSocketDenied
+from yaat_testing import ASGIProtocolError, TestClient, WebSocketDenied, WebSocketRequest
+from yaat_testing.rules import Facts, check_send
+from yaat_testing.transports.memory import MemoryConnection, MemoryTransport
 
 RawApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -53,198 +57,6 @@ async def test_client_headers_subprotocols_and_cookies_reach_the_app() -> None:
     assert seen["headers"][b"x-default"] == b"d"
     assert seen["headers"][b"x-call"] == b"c"
     assert seen["headers"][b"cookie"] == b'a=1; b="x y"'
-
-
-# -- strict mode: every violation -----------------------------------------------------
-
-
-VIOLATIONS: list[tuple[str, list[Message], str]] = [
-    (
-        "send-before-accept",
-        [{"type": "websocket.send", "text": "x"}],
-        r"\[send-before-accept\] websocket.send before the handshake completed \(application state CONNECTING\): send 'websocket.accept'",
-    ),
-    (
-        "message-after-close",
-        [ACCEPT, {"type": "websocket.close"}, {"type": "websocket.send", "text": "x"}],
-        r"\[message-after-close\] websocket.send after the connection was closed \(application state DISCONNECTED\)",
-    ),
-    (
-        "double-accept",
-        [ACCEPT, ACCEPT],
-        r"\[double-accept\] websocket.accept sent twice \(application state CONNECTED\): accept once",
-    ),
-    (
-        "text-and-bytes",
-        [ACCEPT, {"type": "websocket.send", "text": "x", "bytes": b"x"}],
-        r"\[text-and-bytes\] websocket.send has both 'text' and 'bytes'",
-    ),
-    (
-        "neither",
-        [ACCEPT, {"type": "websocket.send"}],
-        r"\[neither-text-nor-bytes\] websocket.send has neither 'text' nor 'bytes'",
-    ),
-    (
-        "text-type",
-        [ACCEPT, {"type": "websocket.send", "text": b"x"}],
-        r"\[send-text-type\] websocket.send 'text' is bytes",
-    ),
-    (
-        "bytes-type",
-        [ACCEPT, {"type": "websocket.send", "bytes": "x"}],
-        r"\[send-bytes-type\] websocket.send 'bytes' is str",
-    ),
-    (
-        "reserved-code",
-        [ACCEPT, {"type": "websocket.close", "code": 1006}],
-        r"\[close-code\] websocket.close: close code 1006 is reserved for reading",
-    ),
-    (
-        "code-range",
-        [ACCEPT, {"type": "websocket.close", "code": 2000}],
-        r"\[close-code\] websocket.close: close code 2000 is outside the ranges RFC 6455 §7.4 allows",
-    ),
-    (
-        "long-reason",
-        [ACCEPT, {"type": "websocket.close", "code": 1000, "reason": "x" * 124}],
-        r"\[close-reason\] websocket.close: close reason is 124 UTF-8 bytes",
-    ),
-    (
-        "subprotocol",
-        [{"type": "websocket.accept", "subprotocol": "mqtt"}],
-        r"\[subprotocol-not-offered\] websocket.accept chose subprotocol 'mqtt'; the client offered \[\]",
-    ),
-    (
-        "unknown-type",
-        [{"type": "websocket.sendd", "text": "x"}],
-        r"\[unknown-message-type\] send\(\) got message type 'websocket.sendd' \(application state CONNECTING\): send one of 'websocket.accept'",
-    ),
-    ("not-a-dict", [["websocket.accept"]], r"\[message-not-a-dict\] send\(\) got list"),  # type: ignore[list-item]
-    (
-        "denial-after-accept",
-        [ACCEPT, {"type": "websocket.http.response.start", "status": 403}],
-        r"\[denial-after-accept\] websocket.http.response.start after websocket.accept",
-    ),
-    (
-        "body-before-start",
-        [{"type": "websocket.http.response.body", "body": b""}],
-        r"\[body-before-start\]",
-    ),
-    (
-        "denial-incomplete",
-        [{"type": "websocket.http.response.start", "status": 403}, {"type": "websocket.close"}],
-        r"\[denial-incomplete\] websocket.close in the middle of a denial response",
-    ),
-    (
-        "status",
-        [{"type": "websocket.http.response.start", "status": 99}],
-        r"\[response-status\] websocket.http.response.start: HTTP status 99 is outside 100-599",
-    ),
-    (
-        "body-type",
-        [
-            {"type": "websocket.http.response.start", "status": 403},
-            {"type": "websocket.http.response.body", "body": "x"},
-        ],
-        r"\[response-body-type\] websocket.http.response.body body is str",
-    ),
-    (
-        "header-type",
-        [{"type": "websocket.accept", "headers": [("x-a", "1")]}],
-        r"\[header-type\] websocket.accept headers must be an iterable of \[name, value\] byte pairs",
-    ),
-    (
-        "header-case",
-        [{"type": "websocket.accept", "headers": [(b"X-A", b"1")]}],
-        r"\[header-name-case\] websocket.accept header name b'X-A' is not lowercase",
-    ),
-    (
-        "protocol-header",
-        [{"type": "websocket.accept", "headers": [(b"sec-websocket-protocol", b"x")]}],
-        r"\[accept-subprotocol-header\]",
-    ),
-    (
-        "subprotocol-type",
-        [{"type": "websocket.accept", "subprotocol": 1}],
-        r"\[accept-subprotocol-type\]",
-    ),
-]
-
-
-@pytest.mark.parametrize(("rule", "messages", "match"), VIOLATIONS, ids=[v[0] for v in VIOLATIONS])
-async def test_strict_mode_names_the_rule_state_and_fix(
-    rule: str, messages: list[Message], match: str
-) -> None:
-    raised_in_app: list[BaseException] = []
-    inner = sending(*messages)
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await inner(scope, receive, send)
-        except ASGIProtocolError as exc:
-            raised_in_app.append(exc)
-            raise
-
-    async with TestClient(app) as client:
-        with pytest.raises(ASGIProtocolError, match=match) as caught:
-            async with client.websocket_connect("/") as ws:
-                await ws.receive()
-                await ws.receive()
-    assert isinstance(caught.value, RuntimeError)
-    assert raised_in_app == [caught.value]  # raised inside send(), as uvicorn does
-
-
-async def test_a_violation_the_app_swallows_still_reaches_the_test() -> None:
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await receive()
-        await send(ACCEPT)
-        with contextlib.suppress(ASGIProtocolError):
-            await send({"type": "websocket.send", "text": "a", "bytes": b"b"})
-        await send({"type": "websocket.send", "text": "after"})
-        await receive()
-
-    async with TestClient(app) as client:
-        with pytest.raises(ASGIProtocolError, match="text-and-bytes"):
-            async with client.websocket_connect("/") as ws:
-                await ws.receive_text()
-
-
-@pytest.mark.yaat_memory_only("live servers advertise websocket.http.response themselves")
-async def test_denial_without_the_extension_is_a_violation() -> None:
-    app = sending({"type": "websocket.http.response.start", "status": 403})
-    async with TestClient(app, denial_response=False) as client:
-        with pytest.raises(
-            ASGIProtocolError,
-            match=r"\[denial-without-extension\].*check scope\['extensions'\] first",
-        ):
-            async with client.websocket_connect("/"):
-                pass
-
-
-async def test_receive_after_disconnect_is_a_violation() -> None:
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await receive()
-        await send(ACCEPT)
-        await receive()  # the disconnect
-        await receive()
-
-    async with TestClient(app) as client:
-        with pytest.raises(ASGIProtocolError, match=r"\[receive-after-disconnect\]"):
-            async with client.websocket_connect("/"):
-                pass
-
-
-async def test_an_app_returning_a_value_is_a_violation() -> None:
-    async def app(scope: Scope, receive: Receive, send: Send) -> Any:
-        await receive()
-        await send(ACCEPT)
-        await send({"type": "websocket.close"})
-        return 42
-
-    async with TestClient(app) as client:
-        with pytest.raises(ASGIProtocolError, match=r"\[app-return-value\] the app returned 42"):
-            async with client.websocket_connect("/") as ws:
-                await ws.receive_close()
 
 
 # -- non-strict mode behaves as uvicorn does ------------------------------------------
@@ -389,3 +201,55 @@ async def test_client_messages_carry_one_of_text_or_bytes() -> None:
         {"type": "websocket.receive", "text": "t"},
         {"type": "websocket.receive", "bytes": b"b"},
     ]
+
+
+# -- the fast paths agree with the rules and the table ---------------------------------
+
+plain_messages = st.one_of(
+    st.builds(lambda t: {"type": "websocket.send", "text": t}, st.text(max_size=3)),
+    st.builds(lambda b: {"type": "websocket.send", "bytes": b}, st.binary(max_size=3)),
+    st.just({"type": "websocket.accept"}),
+    st.builds(
+        lambda p: {"type": "websocket.accept", "subprotocol": p},
+        st.sampled_from([None, "chat", "mqtt", b"chat"]),
+    ),
+    st.builds(
+        lambda h: {"type": "websocket.accept", "headers": h},
+        st.sampled_from([[], (), [(b"x-a", b"1")], [(b"X-A", b"1")], None, "x"]),
+    ),
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["websocket.send", "websocket.accept", "websocket.close"])},
+        optional={
+            "text": st.none() | st.text(max_size=2) | st.binary(max_size=2),
+            "bytes": st.none() | st.binary(max_size=2) | st.text(max_size=2),
+            "code": st.sampled_from([1000, 1006, 4000, "x"]),
+        },
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(accepted=st.booleans(), messages=st.lists(plain_messages, min_size=1, max_size=4))
+async def test_the_fast_paths_agree_with_check_send_and_the_table(
+    accepted: bool, messages: list[Message]
+) -> None:
+    sequence = [{"type": "websocket.accept"}, *messages] if accepted else messages
+    transport = MemoryTransport(sending(), lifespan="off")
+    connection = MemoryConnection(
+        transport, transport.build_scope(WebSocketRequest("ws://t/", subprotocols=["chat"]))
+    )
+    connection.client_state = WebSocketState.CONNECTED
+    state = WebSocketState.CONNECTING
+    for message in sequence:
+        predicted = check_send(Facts(state, frozenset({"chat"}), True), message)
+        try:
+            await connection._app_send(dict(message))
+            raised = None
+        except ASGIProtocolError as error:
+            raised = error.rule
+        assert raised == (predicted[0].rule if predicted else None), message
+        if not predicted:
+            target = next_state(Side.APPLICATION, state, message)
+            assert target is not None
+            state = target
+        assert connection.app_state is state, message

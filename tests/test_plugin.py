@@ -174,3 +174,36 @@ def test_needs_a_reason():
         ]
     )
     result.assert_outcomes(passed=1, skipped=1, errors=1)
+
+
+def test_the_plugin_changes_no_module_of_the_package(pytester: pytest.Pytester) -> None:
+    # The conftest is imported before pytest_configure, so its snapshot is from before
+    # the plugin ran; the test compares it with what it sees while it runs, live.
+    pytester.makeconftest(
+        APP
+        + """
+import sys
+SNAPSHOT = {
+    name: dict(vars(module))
+    for name, module in sys.modules.items()
+    if name.startswith("yaat_testing")
+}
+"""
+    )
+    pytester.makepyfile(
+        """
+import sys
+from conftest import SNAPSHOT
+from yaat_testing import TestClient
+
+async def test_nothing_changed(app):
+    assert TestClient(app).live
+    for name, before in SNAPSHOT.items():
+        after = vars(sys.modules[name])
+        assert [k for k in before if after.get(k) is not before[k]] == [], name
+"""
+    )
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--asyncio-mode=auto", "--yaat-live"
+    )
+    result.assert_outcomes(passed=1)

@@ -14,6 +14,7 @@ from yaat.types import Message, Receive, Scope, Send
 from yaat.websockets import WebSocket, WebSocketDisconnect, WebSocketMessageTypeError
 from yaat_testing import (
     ASGIProtocolError,
+    ConcurrentReceiveError,
     TestClient,
     UnexpectedMessage,
     WebSocketDenied,
@@ -503,3 +504,39 @@ async def test_raw_send_refuses_messages_a_client_cannot_send() -> None:
             await ws.send({"type": "websocket.send", "text": "x"})
         with pytest.raises(ValueError, match="use send_text"):
             await ws.send({"text": "no type"})
+
+
+async def waits_for_disconnect(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+
+async def test_a_second_concurrent_receive_is_refused_at_once_and_the_first_still_ends() -> None:
+    async with (
+        TestClient(waits_for_disconnect) as client,
+        client.websocket_connect("/", timeout=0.2) as ws,
+    ):
+        first = asyncio.create_task(ws.receive_text())
+        await asyncio.sleep(0.01)
+        with pytest.raises(
+            ConcurrentReceiveError,
+            match=r"receive_bytes\(\) while receive_text\(\) is still waiting on this session: "
+            r"probably two tasks receive at once",
+        ):
+            await ws.receive_bytes()
+        with pytest.raises(WebSocketTimeout, match="a message from the app"):
+            await first
+
+
+async def test_closing_while_another_task_receives_ends_that_receive() -> None:
+    async with TestClient(waits_for_disconnect) as client:
+        async with client.websocket_connect("/") as ws:
+            pending = asyncio.create_task(ws.receive_text())
+            await asyncio.sleep(0.01)
+            await ws.close(4001, "done")
+            with pytest.raises(WebSocketDisconnect) as closed:
+                await asyncio.wait_for(pending, 5)
+            assert closed.value.code == 4001

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from starlette.applications import Starlette
+from starlette.endpoints import WebSocketEndpoint
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket as StarletteWebSocket
@@ -70,3 +71,29 @@ async def test_starlette_denial_response_and_404_websocket() -> None:
             async with client.websocket_connect("/missing"):
                 pass
         assert (await client.get("/health")).text == "ok"
+
+
+class ClosingEndpoint(WebSocketEndpoint):
+    """Closes in on_disconnect, as Starlette's own endpoint tests do."""
+
+    encoding = "text"
+
+    async def on_receive(self, websocket: StarletteWebSocket, data: str) -> None:
+        await websocket.send_text(f"got {data}")
+
+    async def on_disconnect(self, websocket: StarletteWebSocket, close_code: int) -> None:
+        seen.append(close_code)
+        await websocket.close()  # after the client's close: the server ignores it
+
+
+seen: list[int] = []
+
+
+async def test_a_close_after_the_clients_close_is_ignored_as_on_uvicorn() -> None:
+    seen.clear()
+    endpoint_app = Starlette(routes=[WebSocketRoute("/ws", ClosingEndpoint)])
+    async with TestClient(endpoint_app) as client:
+        async with client.websocket_connect("/ws") as ws:
+            await ws.send_text("hi")
+            assert await ws.receive_text() == "got hi"
+    assert seen == [1000]

@@ -31,6 +31,10 @@ class WebSocketState(enum.Enum):
     DISCONNECTED = 2
     RESPONSE = 3
 
+    # Members are singletons compared by identity: hash them by identity too, in C,
+    # instead of Enum's hash of the name in Python (the table is read on every message).
+    __hash__ = object.__hash__
+
 
 class Side(enum.Enum):
     """Who sends a message.
@@ -41,6 +45,8 @@ class Side(enum.Enum):
 
     APPLICATION = "application"
     CLIENT = "client"
+
+    __hash__ = object.__hash__  # as for WebSocketState
 
 
 #: The ASGI extension that lets an app deny a handshake with an HTTP response; a server
@@ -100,6 +106,12 @@ TRANSITIONS: Mapping[Side, Mapping[WebSocketState, Mapping[str, WebSocketState]]
 #: a denial response goes on while ``more_body`` is set.
 CONTINUED_BY: Mapping[str, str] = MappingProxyType({"websocket.http.response.body": "more_body"})
 
+# Plain dicts of the same rows, for the lookups made on every message.
+_ROWS = {
+    side: {state: dict(row) for state, row in rows.items()} for side, rows in TRANSITIONS.items()
+}
+_CONTINUED_BY = dict(CONTINUED_BY)
+
 #: Every message type each side may send, in any state.
 MESSAGE_TYPES: Mapping[Side, frozenset[str]] = MappingProxyType(
     {side: frozenset(t for row in rows.values() for t in row) for side, rows in TRANSITIONS.items()}
@@ -115,10 +127,12 @@ def next_state(
     True
     """
     message_type = message.get("type")
-    target = TRANSITIONS[side][state].get(message_type) if isinstance(message_type, str) else None
+    if type(message_type) is not str:
+        return None
+    target = _ROWS[side][state].get(message_type)
     if target is None:
         return None
-    continued_by = CONTINUED_BY.get(message_type)  # type: ignore[arg-type]
+    continued_by = _CONTINUED_BY.get(message_type)
     if continued_by is not None and message.get(continued_by):
         return state
     return target

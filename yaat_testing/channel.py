@@ -39,7 +39,10 @@ class Channel:
     def put(self, item: Any) -> None:
         """Append *item* and wake the first waiter."""
         self.items.append(item)
-        self._wake_first()
+        for waiter in self.waiters:  # the first that still waits (_wake_first, inlined)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     def wake_all(self) -> None:
         """Wake every waiter, so that each looks again at what changed."""

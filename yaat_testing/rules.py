@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from yaat.constants import close_code_problem, close_reason_problem, http_status_problem
 from yaat.protocol import MESSAGE_TYPES, Side, WebSocketState, describe_allowed, next_state
@@ -59,9 +59,11 @@ class Violation:
         return ASGIProtocolError(self.rule, self.problem, self.where, self.fix)
 
 
-@dataclass(frozen=True)
-class Facts:
-    """What the checks need to know about a connection when the app sends a message."""
+class Facts(NamedTuple):
+    """What the checks need to know about a connection when the app sends a message.
+
+    A named tuple: one is built for every message that is not a plain data frame.
+    """
 
     #: The application's state before the message.
     state: WebSocketState
@@ -151,12 +153,11 @@ _TRANSITION_FIXES = {
 
 
 def _check_shape(facts: Facts, message: object) -> Violation | None:
-    where = _where(facts.state)
-    if not isinstance(message, Mapping):
+    if type(message) is not dict and not isinstance(message, Mapping):
         return Violation(
             "message-not-a-dict",
             f"send() got {type(message).__name__}",
-            where,
+            _where(facts.state),
             "send a dict such as {'type': 'websocket.send', 'text': '...'}",
         )
     message_type = message.get("type")
@@ -164,7 +165,7 @@ def _check_shape(facts: Facts, message: object) -> Violation | None:
         return Violation(
             "unknown-message-type",
             f"send() got message type {message_type!r}",
-            where,
+            _where(facts.state),
             f"send one of {describe_allowed(_APPLICATION, facts.state)}",
         )
     return None
@@ -211,7 +212,12 @@ def _subprotocol_not_offered(facts: Facts, message: Mapping[str, Any]) -> Proble
 
 
 def header_pairs(headers: object) -> list[tuple[bytes, bytes]] | None:
-    """*headers* as a list of ``(bytes, bytes)`` pairs, or ``None`` if they are not that."""
+    """*headers* as a list of ``(bytes, bytes)`` pairs, or ``None`` if they are not that.
+
+    Headers left out (``None``) are no headers.
+    """
+    if headers is None:
+        return []
     try:
         pairs = [(name, value) for name, value in headers]  # type: ignore[attr-defined]
     except (TypeError, ValueError):
@@ -227,7 +233,7 @@ def header_pairs(headers: object) -> list[tuple[bytes, bytes]] | None:
     on=(_ACCEPT, _START),
 )
 def _header_type(facts: Facts, message: Mapping[str, Any]) -> Problem | None:
-    headers = message.get("headers", [])
+    headers = message.get("headers")
     if header_pairs(headers) is not None:
         return None
     return (
@@ -243,7 +249,7 @@ def _header_type(facts: Facts, message: Mapping[str, Any]) -> Problem | None:
     on=(_ACCEPT,),
 )
 def _accept_subprotocol_header(facts: Facts, message: Mapping[str, Any]) -> Problem | None:
-    for name, _ in header_pairs(message.get("headers", [])) or ():
+    for name, _ in header_pairs(message.get("headers")) or ():
         if name.lower() == b"sec-websocket-protocol":
             return (
                 "websocket.accept headers include sec-websocket-protocol",
@@ -254,7 +260,7 @@ def _accept_subprotocol_header(facts: Facts, message: Mapping[str, Any]) -> Prob
 
 @_rule("header-name-case", "header names are lowercase", on=(_ACCEPT,))
 def _header_name_case(facts: Facts, message: Mapping[str, Any]) -> Problem | None:
-    for name, _ in header_pairs(message.get("headers", [])) or ():
+    for name, _ in header_pairs(message.get("headers")) or ():
         if name != name.lower():
             return (
                 f"{message['type']} header name {name!r} is not lowercase",

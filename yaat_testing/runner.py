@@ -16,11 +16,11 @@ mean the same everywhere.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
 from yaat.types import ASGIApp, Receive, Scope, Send
+from yaat_testing.channel import Channel
 
 
 class AppRunner:
@@ -28,21 +28,23 @@ class AppRunner:
 
     ``expected`` are exceptions that end the app normally (a server's "the client is
     gone"); they are not the app's failure.  ``on_end`` is called once the app ends, in
-    the app's task.
+    the app's task.  :meth:`wait` sleeps on *channel*, which the end wakes: give it a
+    channel that has its timer armed already, and a wait costs no timer of its own.
     """
 
-    __slots__ = ("_expected", "_on_end", "_owned", "_waiters", "ended", "error", "result", "task")
+    __slots__ = ("_channel", "_expected", "_on_end", "_owned", "ended", "error", "result", "task")
 
     def __init__(
         self,
         *,
         expected: tuple[type[BaseException], ...] = (),
         on_end: Callable[[AppRunner], None] | None = None,
+        channel: Channel | None = None,
     ) -> None:
         self._on_end = on_end
         self._expected = expected
         self._owned = False
-        self._waiters: list[asyncio.Future[None]] = []
+        self._channel = channel
         #: The task the app runs in: this runner's own, or the server's.
         self.task: asyncio.Task[Any] | None = None
         #: Whether the app has ended, by returning, raising or being cancelled.
@@ -56,30 +58,30 @@ class AppRunner:
         """Run the app in a task of its own; what it raises is kept, never propagated."""
         self._owned = True
         self.task = asyncio.get_running_loop().create_task(
-            self._run_owned(app, scope, receive, send)
+            self.run(app, scope, receive, send, propagate=False)
         )
 
-    async def _run_owned(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-        with contextlib.suppress(BaseException):  # kept in self.error; the task ends quietly
-            await self.run(app, scope, receive, send)
-
-    async def run(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    async def run(
+        self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, *, propagate: bool = True
+    ) -> None:
         """Run the app in the current task; what it raises is kept, then propagated."""
-        self.task = asyncio.current_task()
+        if self.task is None:
+            self.task = asyncio.current_task()
         call: Any = app  # an app that breaks the spec may return a value
         try:
             self.result = await call(scope, receive, send)
         except asyncio.CancelledError:
-            raise
+            if propagate:
+                raise
         except BaseException as exc:
             if not isinstance(exc, self._expected):
                 self.error = exc
-            raise
+            if propagate:
+                raise
         finally:
             self.ended = True
-            for waiter in self._waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+            if self._channel is not None:
+                self._channel.wake_all()
             if self._on_end is not None:
                 self._on_end(self)
 
@@ -87,14 +89,12 @@ class AppRunner:
         """Wait for the app to end; after *timeout*, cancel it.  True if it ended by itself."""
         if not self.ended:
             loop = asyncio.get_running_loop()
-            waiter = loop.create_future()
-            self._waiters.append(waiter)
-            timer = loop.call_later(timeout, _wake, waiter)
-            try:
-                await waiter
-            finally:
-                timer.cancel()
-                self._waiters.remove(waiter)
+            channel = self._channel
+            if channel is None:
+                channel = self._channel = Channel(loop)
+            deadline = loop.time() + timeout
+            while not self.ended and loop.time() < deadline:
+                await channel.wait(deadline)
             if not self.ended:
                 await self.cancel(timeout)
                 return False
@@ -109,8 +109,3 @@ class AppRunner:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait({task}, timeout=grace)
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)

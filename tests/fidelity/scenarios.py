@@ -206,6 +206,23 @@ async def _client_closes(scope: Scope, receive: Receive, send: Send, seen: Seen)
     seen.append((message["type"], message.get("code"), message.get("reason")))
 
 
+def _after_client_close(message: Message) -> Callable[[Scope, Receive, Send, Seen], Any]:
+    """An app that sends *message* right after the client's close reached it."""
+
+    async def body(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+        await receive()
+        await send(ACCEPT)
+        seen.append((await receive())["type"])
+        try:
+            await send(message)
+        except OSError:  # ASGI 2.4: the client is gone
+            seen.append("raised OSError")
+        else:
+            seen.append("ignored")
+
+    return body
+
+
 def _yaat_returns(seen: Seen) -> ASGIApp:
     app = Yaat()
 
@@ -300,6 +317,16 @@ SCENARIOS = [
         actions=[("text", "x"), ("close", 1001, "going")],
     ),
     Scenario("app closes after a pause", raw(_slow_close)),
+    Scenario(
+        "close after the client's close",
+        raw(_after_client_close({"type": "websocket.close", "code": 1000})),
+        actions=[("close", 1000, "")],
+    ),
+    Scenario(
+        "send after the client's close",
+        raw(_after_client_close({"type": "websocket.send", "text": "late"})),
+        actions=[("close", 1000, "")],
+    ),
     Scenario("yaat handler returns without closing", _yaat_returns),
     Scenario("yaat handler crashes after accept", _yaat_crashes),
     Scenario(

@@ -30,6 +30,10 @@ WSPROTO_DIFFERS: dict[str, tuple[str, dict[str, object]]] = {
         "wsproto sends a close frame without a code; the client reads 1000",
         {"close": (1000, "")},
     ),
+    "close after the client's close": (
+        "wsproto raises ClientDisconnected (an OSError) in send(); sansio ignores the close",
+        {"app_saw": ["websocket.disconnect", "raised OSError"]},
+    ),
     "oversized close reason": (
         "wsproto cuts the reason to the 123 bytes a close frame can carry and sends it",
         {"close": (1000, "x" * 123)},

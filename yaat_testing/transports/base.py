@@ -62,6 +62,8 @@ class Failures:
 class Connection(abc.ABC):
     """One open WebSocket connection, as the session sees it."""
 
+    __slots__ = ()  # subclasses may use slots: one connection is built per session
+
     #: Every message both ways.
     transcript: Transcript
     #: The subprotocol the app accepted with, or ``None``.
@@ -73,10 +75,8 @@ class Connection(abc.ABC):
     #: What is reported to the test.
     failures: Failures
 
-    @property
-    @abc.abstractmethod
-    def closed(self) -> tuple[int, str] | None:
-        """``(code, reason)`` once the app closed or the connection dropped (1006)."""
+    #: ``(code, reason)`` once the app closed or the connection dropped (1006).
+    closed: tuple[int, str] | None
 
     @abc.abstractmethod
     async def send(self, message: Message) -> None:

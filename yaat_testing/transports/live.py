@@ -447,7 +447,7 @@ class LiveConnection(Connection):
         )
 
     @property
-    def closed(self) -> tuple[int, str] | None:
+    def closed(self) -> tuple[int, str] | None:  # type: ignore[override]
         from websockets.protocol import State
 
         if self._ws.state is not State.CLOSED:
