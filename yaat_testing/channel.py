@@ -39,13 +39,16 @@ class Channel:
     def put(self, item: Any) -> None:
         """Append *item* and wake the first waiter."""
         self.items.append(item)
-        for waiter in self.waiters:  # the first that still waits (_wake_first, inlined)
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        if self.waiters:
+            for waiter in self.waiters:  # the first that still waits (_wake_first, inlined)
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
 
     def wake_all(self) -> None:
         """Wake every waiter, so that each looks again at what changed."""
+        if not self.waiters:
+            return
         for waiter in self.waiters:
             if not waiter.done():
                 waiter.set_result(None)

@@ -58,11 +58,11 @@ class AppRunner:
         """Run the app in a task of its own; what it raises is kept, never propagated."""
         self._owned = True
         self.task = asyncio.get_running_loop().create_task(
-            self.run(app, scope, receive, send, propagate=False)
+            self.run(app, scope, receive, send, False)
         )
 
     async def run(
-        self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, *, propagate: bool = True
+        self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, propagate: bool = True
     ) -> None:
         """Run the app in the current task; what it raises is kept, then propagated."""
         if self.task is None:

@@ -227,19 +227,16 @@ class MemoryConnection(Connection):
         # takes only messages the rules pass and the table allows, with the same result.
         if type(message) is dict:
             kind = message.get("type")
-            text, data = message.get("text"), message.get("bytes")
-            if (
-                kind == "websocket.send"
-                and self.app_state is _CONNECTED
+            if kind == "websocket.send" and self.app_state is _CONNECTED:
                 # is_plain_data(message), inlined: this is the busiest line of the harness
-                and ((type(text) is str and data is None) or (type(data) is bytes and text is None))
-            ):
-                if self.client_state is _DISCONNECTED:
-                    raise ClientDisconnected("the client has disconnected")
-                self.transcript.record(APP_TO_CLIENT, message)
-                self._to_client.put(message)
-                return
-            if (
+                text, data = message.get("text"), message.get("bytes")
+                if (type(text) is str and data is None) or (type(data) is bytes and text is None):
+                    if self.client_state is _DISCONNECTED:
+                        raise ClientDisconnected("the client has disconnected")
+                    self.transcript.record(APP_TO_CLIENT, message)
+                    self._to_client.put(message)
+                    return
+            elif (
                 kind == "websocket.accept"
                 and self.app_state is _CONNECTING
                 and (len(message) == 1 or is_plain_accept(message, self._offered))
