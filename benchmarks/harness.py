@@ -168,16 +168,31 @@ def httpx_ws_round_trip(n: int) -> float:
     return asyncio.run(run())
 
 
-def starlette_round_trip(n: int) -> float:
+def blocking_round_trip(make_client: Callable[[], Any]) -> Callable[[int], float]:
+    """Round trips through a blocking client: Starlette's, yaat_testing's sync API, ..."""
+
+    def run(n: int) -> float:
+        with make_client() as client, client.websocket_connect("/") as ws:
+            ws.receive_text()
+            start = time.perf_counter()
+            for _ in range(n):
+                ws.send_text("ping")
+                ws.receive_text()
+            return (time.perf_counter() - start) / n
+
+    return run
+
+
+def starlette_client() -> Any:
     from starlette.testclient import TestClient as Client
 
-    with Client(echo) as client, client.websocket_connect("/") as ws:
-        ws.receive_text()
-        start = time.perf_counter()
-        for _ in range(n):
-            ws.send_text("ping")
-            ws.receive_text()
-        return (time.perf_counter() - start) / n
+    return Client(echo)
+
+
+def yaat_starlette_client() -> Any:
+    from yaat_testing.starlette import TestClient as Client
+
+    return Client(echo)
 
 
 def falcon_round_trip(n: int) -> float:
@@ -275,15 +290,18 @@ def httpx_ws_session(n: int) -> float:
     return asyncio.run(run())
 
 
-def starlette_session(n: int) -> float:
-    from starlette.testclient import TestClient as Client
+def blocking_session(make_client: Callable[[], Any]) -> Callable[[int], float]:
+    """Sessions through a blocking client, inside its ``with``."""
 
-    with Client(echo) as client:
-        start = time.perf_counter()
-        for _ in range(n):
-            with client.websocket_connect("/") as ws:
-                ws.receive_text()
-        return (time.perf_counter() - start) / n
+    def run(n: int) -> float:
+        with make_client() as client:
+            start = time.perf_counter()
+            for _ in range(n):
+                with client.websocket_connect("/") as ws:
+                    ws.receive_text()
+            return (time.perf_counter() - start) / n
+
+    return run
 
 
 def falcon_session(n: int) -> float:
@@ -386,7 +404,18 @@ PEERS: dict[str, tuple[Callable[[int], float], Callable[[int], float]]] = {
     "async-asgi-testclient": (async_asgi_testclient_round_trip, async_asgi_testclient_session),
     "asgiref ApplicationCommunicator": (asgiref_round_trip, asgiref_session),
     "httpx-ws": (httpx_ws_round_trip, httpx_ws_session),
-    "Starlette TestClient": (starlette_round_trip, starlette_session),
+    "yaat_testing sync API": (
+        blocking_round_trip(lambda: TestClient(echo)),
+        blocking_session(lambda: TestClient(echo)),
+    ),
+    "yaat_testing.starlette drop-in": (
+        blocking_round_trip(yaat_starlette_client),
+        blocking_session(yaat_starlette_client),
+    ),
+    "Starlette TestClient": (
+        blocking_round_trip(starlette_client),
+        blocking_session(starlette_client),
+    ),
     "falcon simulate_ws": (falcon_round_trip, falcon_session),
 }
 FLOOR = "floor (asyncio.Queue ping-pong)"
@@ -398,7 +427,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer operations per round")
     args = parser.parse_args()
     trips, sessions = (500, 100) if args.quick else (3000, 400)
-    slow = {"Starlette TestClient", "falcon simulate_ws"}  # thread hops or spinning: fewer ops
+    # Thread hops or spinning: fewer operations per round.
+    slow = {
+        "Starlette TestClient",
+        "falcon simulate_ws",
+        "yaat_testing sync API",
+        "yaat_testing.starlette drop-in",
+    }
 
     round_trips = interleave(
         {
@@ -451,8 +486,17 @@ def main() -> None:
     print("\n## Targets\n")
     print(f"- round trip ≤ 1.2× floor: {ours_trip:.2f}× {'met' if ours_trip <= 1.2 else 'NOT met'}")
     print(f"- session ≤ 2× floor: {ours_session:.2f}× {'met' if ours_session <= 2 else 'NOT met'}")
+    for ours in ("yaat_testing sync API", "yaat_testing.starlette drop-in"):
+        for label, results in (("round trip", round_trips), ("session", session_times)):
+            faster = median(results["Starlette TestClient"]) / median(results[ours])
+            over_async = median(results[ours]) / median(results["yaat_testing"])
+            print(
+                f"- {ours}, {label}: {faster:.1f}× faster than Starlette's TestClient "
+                f"(goal ≥ 10: {'met' if faster >= 10 else 'NOT met'}), "
+                f"{over_async:.1f}× the async API's time"
+            )
     for name in PEERS:
-        if name in (FLOOR, "yaat_testing", "falcon simulate_ws"):
+        if name in (FLOOR, "yaat_testing", "falcon simulate_ws") or "yaat_testing" in name:
             continue
         faster = median(round_trips["yaat_testing"]) < median(round_trips[name]) and median(
             session_times["yaat_testing"]

@@ -84,7 +84,10 @@ async def test_live_denials_carry_status_headers_and_body() -> None:
             "log in first",
             "Bearer",
         )
-        with pytest.raises(WebSocketDenied, match=r"HTTP 403 \(the app closed before accepting\)"):
+        with pytest.raises(
+            WebSocketDenied,
+            match=r"HTTP 403 \(the app closed with 1000 before accepting; a real server answers HTTP 403",
+        ):
             async with client.websocket_connect("/nowhere"):
                 pass
 

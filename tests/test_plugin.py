@@ -207,3 +207,110 @@ async def test_nothing_changed(app):
         "-p", "no:cacheprovider", "--asyncio-mode=auto", "--yaat-live"
     )
     result.assert_outcomes(passed=1)
+
+
+STRICT_APP = """
+import pytest
+
+async def bad_reason(scope, receive, send):
+    if scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.accept"})
+        try:
+            await send({"type": "websocket.close", "code": 1008, "reason": ["a", "list"]})
+        except RuntimeError:  # strict: the rule's error; ignored: the server fails as uvicorn does
+            pass
+
+@pytest.fixture
+def app():
+    return bad_reason
+"""
+
+STRICT_TESTS = """
+import pytest
+from yaat_testing import ASGIProtocolError, TestClient, WebSocketDenied
+
+async def closes(client):
+    async with client.websocket_connect("/") as ws:
+        return await ws.receive_close()
+
+async def test_default(app):
+    async with TestClient(app) as client:
+        {default}
+
+@pytest.mark.yaat_strict(ignore=["close-reason"])
+async def test_marker_ignores(app):
+    async with TestClient(app) as client:
+        assert await closes(client) == (1006, "")  # what uvicorn does with it
+
+@pytest.mark.yaat_strict(False)
+async def test_marker_turns_off(app):
+    async with TestClient(app) as client:
+        assert await closes(client) == (1006, "")
+
+async def test_the_argument_wins(app):
+    async with TestClient(app, strict=True) as client:
+        with pytest.raises(ASGIProtocolError, match="close-reason"):
+            await closes(client)
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "default"),
+    [
+        ("", "with pytest.raises(ASGIProtocolError): await closes(client)"),
+        ("yaat_strict_ignore = close-reason", "assert await closes(client) == (1006, '')"),
+    ],
+)
+def test_rules_are_ignored_by_ini_key_and_marker(
+    pytester: pytest.Pytester, ini: str, default: str
+) -> None:
+    pytester.makeini(
+        f"[pytest]\nasyncio_default_fixture_loop_scope = function\nasyncio_mode = auto\n{ini}\n"
+    )
+    pytester.makeconftest(STRICT_APP)
+    pytester.makepyfile(STRICT_TESTS.format(default=default))
+    result = pytester.runpytest("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=4)
+    if ini:
+        result.stdout.fnmatch_lines(
+            ["yaat_testing: in memory, timeout=5s, strict but not close-reason"]
+        )
+
+
+def test_unknown_rules_are_a_usage_error_listing_the_rules(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+        "yaat_strict_ignore = close-raeson\n"
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.stderr.fnmatch_lines(
+        [
+            "*yaat_strict_ignore: unknown strict rule(s) 'close-raeson'; the rules are: *close-reason*"
+        ]
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_bad_marker_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+import pytest
+
+@pytest.mark.yaat_strict("yes")
+def test_one():
+    pass
+
+@pytest.mark.yaat_strict(ignore=["nope"])
+def test_two():
+    pass
+"""
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(
+        [
+            "*yaat_strict takes True or False, then ignore=* rule names; got ('yes',)*",
+            "*yaat_strict: unknown strict rule(s) 'nope'; the rules are: accept-subprotocol-*",
+        ]
+    )
+    assert result.ret != 0

@@ -308,3 +308,16 @@ async def test_an_app_returning_a_value_is_a_violation() -> None:
         with pytest.raises(ASGIProtocolError, match=r"\[app-return-value\] the app returned 42"):
             async with client.websocket_connect("/") as ws:
                 await ws.receive_close()
+
+
+def test_every_rule_has_its_anchor_in_the_docs() -> None:
+    import re
+    from pathlib import Path
+
+    from yaat_testing.exceptions import RULES_PAGE
+
+    page = (Path(__file__).resolve().parent.parent / RULES_PAGE).read_text(encoding="utf-8")
+    anchors = re.findall(r"^#{2,3} ([a-z-]+)$", page, re.MULTILINE)
+    assert sorted(a for a in anchors if a in RULES) == sorted(RULES)
+    error = ASGIProtocolError("close-code", "p", "w", "f")
+    assert str(error).endswith(f"see {RULES_PAGE}#close-code")

@@ -540,3 +540,76 @@ async def test_closing_while_another_task_receives_ends_that_receive() -> None:
             with pytest.raises(WebSocketDisconnect) as closed:
                 await asyncio.wait_for(pending, 5)
             assert closed.value.code == 4001
+
+
+async def test_a_close_before_accept_keeps_the_apps_code_and_reason() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.close", "code": 1008, "reason": "no token"})
+
+    async with TestClient(app) as client:
+        with pytest.raises(
+            WebSocketDenied,
+            match=r"HTTP 403 \(the app closed with 1008 'no token' before accepting; a real "
+            r"server answers HTTP 403 and drops the code and reason\)",
+        ) as denied:
+            async with client.websocket_connect("/"):
+                pass
+    assert (denied.value.status_code, denied.value.close_code, denied.value.close_reason) == (
+        403,
+        1008,
+        "no token",
+    )
+
+
+async def chatter(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.accept"})
+        for event in ("join", "typing", "typing"):
+            await send({"type": "websocket.send", "text": f'{{"type": "{event}"}}'})
+        await send({"type": "websocket.send", "bytes": b"\x00"})
+        await send({"type": "websocket.send", "text": '{"type": "message", "text": "hi"}'})
+        await receive()
+
+
+async def test_receive_matching_skips_to_the_first_match_and_notes_the_skipped() -> None:
+    async with TestClient(chatter) as client, client.websocket_connect("/") as ws:
+        message = await ws.receive_matching(lambda e: e["type"] == "message", decode="json")
+        assert message == {"type": "message", "text": "hi"}
+        notes = [
+            (e.note, e.message.get("text") or e.message.get("bytes"))
+            for e in ws.transcript.entries
+            if e.note
+        ]
+        assert notes == [
+            ("skipped", '{"type": "join"}'),
+            ("skipped", '{"type": "typing"}'),
+            ("skipped", '{"type": "typing"}'),
+            ("skipped", b"\x00"),
+        ]
+        assert '{"type": "typing"}\'  [skipped]' in str(ws.transcript)
+        with pytest.raises(WebSocketTimeout, match=r"a message matching .*<lambda> \(0 skipped\)"):
+            await ws.receive_matching(lambda m: True, timeout=0.05)
+
+
+async def test_receive_matching_raw_and_its_errors() -> None:
+    async with TestClient(chatter) as client, client.websocket_connect("/") as ws:
+        raw = await ws.receive_matching(lambda m: m.get("bytes") is not None)
+        assert raw == {"type": "websocket.send", "bytes": b"\x00"}
+        with pytest.raises(
+            ValueError, match=r"decode='xml'\): use 'raw', 'text', 'bytes' or 'json'"
+        ):
+            await ws.receive_matching(bool, decode="xml")  # type: ignore[arg-type]
+
+    async def closes(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.send", "text": "no"})
+            await send({"type": "websocket.close", "code": 4000})
+
+    async with TestClient(closes) as client, client.websocket_connect("/") as ws:
+        with pytest.raises(WebSocketDisconnect, match="4000"):
+            await ws.receive_matching(lambda text: text == "yes", decode="text")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -97,3 +98,135 @@ async def test_a_close_after_the_clients_close_is_ignored_as_on_uvicorn() -> Non
             await ws.send_text("hi")
             assert await ws.receive_text() == "got hi"
     assert seen == [1000]
+
+
+# -- yaat_testing.starlette: the drop-in for Starlette's and FastAPI's TestClient -------
+
+import contextvars  # noqa: E402
+
+import httpx  # noqa: E402
+from starlette.testclient import WebSocketDenialResponse  # noqa: E402
+from starlette.websockets import WebSocketDisconnect as StarletteDisconnect  # noqa: E402
+
+from yaat_testing import ASGIProtocolError, Strict  # noqa: E402
+from yaat_testing.starlette import TestClient as DropIn  # noqa: E402
+
+who = contextvars.ContextVar("who", default="nobody")
+
+
+async def details(websocket: StarletteWebSocket) -> None:
+    if websocket.query_params.get("refuse") == "close":
+        await websocket.close(code=1008, reason="not you")
+        return
+    await websocket.accept(
+        subprotocol="chat" if "chat" in websocket.scope["subprotocols"] else None,
+        headers=[(b"x-extra", b"1")],
+    )
+    await websocket.send_json(
+        {
+            "q": websocket.query_params.get("q"),
+            "cookie": websocket.cookies.get("c"),
+            "auth": websocket.headers.get("authorization"),
+            "custom": websocket.headers.get("x-custom"),
+            "who": who.get(),
+            "motd": getattr(websocket.state, "motd", None),
+        }
+    )
+    data = await websocket.receive_json(mode="binary")
+    await websocket.send_json(data, mode="binary")
+    await websocket.close(4000, "done")
+
+
+dropin_app = Starlette(routes=[WebSocketRoute("/d", details)], lifespan=lifespan)
+
+
+def test_the_drop_in_takes_starlettes_arguments_and_names() -> None:
+    token = who.set("the test")
+    try:
+        client = DropIn(dropin_app, cookies={"c": "biscuit"}, headers={"x-custom": "yes"})
+        with client:  # Starlette's own lifespan, in Starlette's portal
+            with client.websocket_connect(
+                "/d", subprotocols=["chat"], params={"q": "1"}, auth=("user", "pw")
+            ) as websocket:
+                assert websocket.accepted_subprotocol == "chat"
+                assert websocket.extra_headers == [(b"x-extra", b"1")]
+                assert websocket.receive_json() == {
+                    "q": "1",
+                    "cookie": "biscuit",
+                    "auth": httpx.BasicAuth("user", "pw")._auth_header,
+                    "custom": "yes",
+                    "who": "the test",
+                    "motd": "welcome",
+                }
+                websocket.send_json({"x": 1}, mode="binary")
+                assert websocket.receive_json(mode="binary") == {"x": 1}
+                with pytest.raises(StarletteDisconnect) as closed:
+                    websocket.receive_text()
+                assert (closed.value.code, closed.value.reason) == (4000, "done")
+        with client.websocket_connect("/d") as websocket:  # outside `with`: a portal of its own
+            assert websocket.receive_json()["cookie"] == "biscuit"
+            websocket.send_bytes(b"[]")
+            assert websocket.receive_bytes() == b"[]"
+    finally:
+        who.reset(token)
+
+
+def test_a_close_before_accept_is_a_403_that_keeps_the_apps_code() -> None:
+    client = DropIn(dropin_app)
+    with pytest.raises(StarletteDisconnect) as caught:  # still a WebSocketDisconnect
+        with client.websocket_connect("/d?refuse=close"):
+            pass
+    denied = caught.value
+    assert isinstance(denied, WebSocketDenialResponse)
+    assert (denied.status_code, denied.content) == (403, b"")
+    assert (denied.code, denied.reason) == (1008, "not you")
+    assert (
+        "the app closed with 1008 'not you' before accepting; a real server answers HTTP 403"
+        in str(denied)
+    )
+
+
+def test_denial_responses_and_app_exceptions_are_starlettes() -> None:
+    client = DropIn(app)
+    with pytest.raises(WebSocketDenialResponse) as caught:
+        with client.websocket_connect("/deny"):
+            pass
+    assert (caught.value.status_code, caught.value.content) == (401, b"go away")
+    assert caught.value.headers["content-type"].startswith("text/plain")
+
+    async def broken(websocket: StarletteWebSocket) -> None:
+        raise KeyError("broken")
+
+    crashing = Starlette(routes=[WebSocketRoute("/", broken)])
+    with pytest.raises(KeyError, match="broken"):
+        with DropIn(crashing).websocket_connect("/"):
+            pass
+    with pytest.raises(WebSocketDenialResponse) as caught:
+        with DropIn(crashing, raise_server_exceptions=False).websocket_connect("/"):
+            pass
+    assert caught.value.status_code == 500
+
+
+def test_strict_timeout_trio_and_every_other_name() -> None:
+    async def early(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.send", "text": "x"})
+
+    with pytest.raises(ASGIProtocolError, match=r"\[send-before-accept\]"):
+        with DropIn(early).websocket_connect("/"):
+            pass
+    with pytest.raises(WebSocketDenialResponse):  # uvicorn: RuntimeError in send, then 500
+        with DropIn(
+            early, strict=Strict.of(False), raise_server_exceptions=False
+        ).websocket_connect("/"):
+            pass
+    with pytest.raises(
+        ValueError,
+        match=r"runs WebSocket sessions on asyncio only, and this client has backend='trio'",
+    ):
+        DropIn(app, backend="trio").websocket_connect("/ws")
+    from yaat_testing import starlette as dropin_module
+
+    assert dropin_module.ASGIInstance is not None  # any name of starlette.testclient
+    with pytest.raises(AttributeError, match="has no attribute 'nothing_here'"):
+        dropin_module.nothing_here  # noqa: B018

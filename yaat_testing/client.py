@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,9 @@ from yaat_testing.transports import LiveTransport, MemoryTransport, Transport
 if TYPE_CHECKING:
     import httpx
 
+    from yaat_testing.portal import Portal
+    from yaat_testing.sync import SyncTestClient
+
 HeaderInput = Mapping[str, str] | Sequence[tuple[str, str]]
 
 
@@ -37,12 +41,15 @@ class TestClient:
     ...         await ws.send_text("hi")
 
     ``strict`` raises ``ASGIProtocolError`` for every ASGI spec violation (``True``),
-    for none (``False``), or for all but some (``Strict(ignore=[...])``);
+    for none (``False``), or for all but some (``Strict(ignore=[...])``); ``None`` is
+    what the pytest run says (``yaat_strict_ignore``, ``@pytest.mark.yaat_strict``),
+    and ``True`` outside pytest;
     ``raise_app_exceptions`` re-raises the app's exceptions in the test, else the
     client sees what a real server shows (HTTP 500 before accept, 1006 after).
     ``lifespan`` is ``"auto"`` (run it if the app supports it), ``"on"`` or ``"off"``.
     ``live`` serves the app with a real server instead (``None``: as the pytest run
-    says, ``--yaat-live``); ``transport`` takes any :class:`Transport` instead.
+    says, ``--yaat-live``); ``transport`` takes any :class:`Transport` instead.  An
+    ASGI 2 app is served as ASGI 3, as servers do.
     """
 
     __test__ = False  # not a test class, whatever pytest's name patterns say
@@ -53,7 +60,7 @@ class TestClient:
         base_url: str = "ws://testserver",
         timeout: float = 5.0,
         raise_app_exceptions: bool = True,
-        strict: bool | Strict = True,
+        strict: bool | Strict | None = None,
         *,
         lifespan: LifespanMode = "auto",
         root_path: str = "",
@@ -76,10 +83,11 @@ class TestClient:
         self.timeout = float(timeout)
         self.headers = _header_pairs(headers)
         self.cookies = dict(cookies or {})
+        run = defaults.current()
         self.transport = transport or self._transport(
             app,
-            live=defaults.current().live if live is None else live,
-            strict=Strict.of(strict),
+            live=run.live if live is None else live,
+            strict=run.strict if strict is None else Strict.of(strict),
             raise_app_exceptions=raise_app_exceptions,
             lifespan=lifespan,
             root_path=root_path,
@@ -93,6 +101,7 @@ class TestClient:
             )
         self.app = self.transport.app
         self._http: httpx.AsyncClient | None = None
+        self._blocking: tuple[Portal, contextlib.ExitStack] | None = None
 
     def _transport(
         self,
@@ -161,6 +170,32 @@ class TestClient:
                 await http.aclose()
         finally:
             await self.transport.__aexit__(exc_type, exc, tb)
+
+    # -- the blocking API -------------------------------------------------------------
+
+    def __enter__(self) -> SyncTestClient:
+        """Start the app in an event loop of its own; the methods then block."""
+        from yaat_testing.portal import Portal, refuse_inside_a_loop
+        from yaat_testing.sync import SyncTestClient
+
+        refuse_inside_a_loop("with TestClient(...)")
+        with contextlib.ExitStack() as stack:
+            portal = stack.enter_context(Portal())
+            portal.call(self.__aenter__)
+            self._blocking = (portal, stack.pop_all())
+        return SyncTestClient(self, portal)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._blocking is None:
+            raise RuntimeError("TestClient.__exit__() without a `with TestClient(...)` first")
+        (portal, stack), self._blocking = self._blocking, None
+        with stack:  # stops the loop and joins its thread, whatever happens
+            portal.call(self.__aexit__, exc_type, exc, tb)
 
     # -- WebSockets -------------------------------------------------------------------
 

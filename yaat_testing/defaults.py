@@ -16,8 +16,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from yaat_testing.rules import Strict
 from yaat_testing.transcript import Transcript
 
 
@@ -27,6 +28,8 @@ class Defaults:
 
     #: Whether sessions run over real sockets against a real server.
     live: bool = False
+    #: Which ASGI rules are enforced.
+    strict: Strict = field(default_factory=Strict)
     #: Where sessions record their transcripts, for a failing test's report; or ``None``.
     transcripts: list[Transcript] | None = None
 

@@ -12,11 +12,13 @@ from yaat.datastructures import Headers
 
 
 class ASGIProtocolError(RuntimeError):
-    """The app broke the ASGI spec; the message names the rule, where it happened, and the fix.
+    """The app broke the ASGI spec; the message names the rule, where it happened, the fix,
+    and how to ignore the rule.
 
-    >>> str(ASGIProtocolError("double-accept", "websocket.accept sent twice",
-    ...                       "application state CONNECTED", "accept once"))
-    '[double-accept] websocket.accept sent twice (application state CONNECTED): accept once'
+    >>> print(ASGIProtocolError("double-accept", "websocket.accept sent twice",
+    ...                         "application state CONNECTED", "accept once"))
+    [double-accept] websocket.accept sent twice (application state CONNECTED): accept once.
+    To ignore this rule: TestClient(strict=Strict(ignore=['double-accept'])), @pytest.mark.yaat_strict(ignore=['double-accept']) or the ini key yaat_strict_ignore = double-accept; see docs/testing/rules.md#double-accept
     """
 
     def __init__(self, rule: str, problem: str, where: str, fix: str) -> None:
@@ -25,7 +27,20 @@ class ASGIProtocolError(RuntimeError):
         #: Where it happened: ``"application state CONNECTED"``, ``"lifespan startup"``.
         self.where = where
         self.fix = fix
-        super().__init__(f"[{rule}] {problem} ({where}): {fix}")
+        super().__init__(f"[{rule}] {problem} ({where}): {fix}.\n{ignoring(rule)}")
+
+
+#: Where each rule is documented: the rule's name is its anchor.
+RULES_PAGE = "docs/testing/rules.md"
+
+
+def ignoring(rule: str) -> str:
+    """How to ignore *rule*, and where it is documented: the last line of its errors."""
+    return (
+        f"To ignore this rule: TestClient(strict=Strict(ignore=[{rule!r}])), "
+        f"@pytest.mark.yaat_strict(ignore=[{rule!r}]) or the ini key yaat_strict_ignore = "
+        f"{rule}; see {RULES_PAGE}#{rule}"
+    )
 
 
 class ClientDisconnected(OSError):
@@ -39,7 +54,12 @@ class WebSocketDenied(Exception):
     """The app refused the handshake: closed before accept (403), crashed (500), or
     sent a denial response through the ``websocket.http.response`` extension.
 
-    ``status_code``, ``headers`` and ``body`` are what the client received.
+    ``status_code``, ``headers`` and ``body`` are what the client received.  For a
+    close before accept, ``close_code`` and ``close_reason`` keep what the app sent,
+    which the server threw away.
+
+    >>> str(WebSocketDenied(403, close_code=1008, close_reason="no token"))
+    "the WebSocket handshake was denied with HTTP 403 (the app closed with 1008 'no token' before accepting; a real server answers HTTP 403 and drops the code and reason)"
     """
 
     def __init__(
@@ -48,10 +68,23 @@ class WebSocketDenied(Exception):
         headers: Iterable[tuple[bytes, bytes]] = (),
         body: bytes = b"",
         why: str = "",
+        *,
+        close_code: int | None = None,
+        close_reason: str = "",
     ) -> None:
         self.status_code = status_code
         self.headers = Headers(headers)
         self.body = body
+        #: The code of the app's close before accept, or ``None`` if it did not close.
+        self.close_code = close_code
+        #: The reason of that close (``""`` if none).
+        self.close_reason = close_reason
+        if close_code is not None and not why:
+            said = f" {close_reason!r}" if close_reason else ""
+            why = (
+                f"the app closed with {close_code}{said} before accepting; a real server "
+                f"answers HTTP {status_code} and drops the code and reason"
+            )
         detail = f" ({why})" if why else ""
         shown = f": {body[:200]!r}" if body else ""
         super().__init__(

@@ -20,6 +20,7 @@ import pytest
 
 from yaat_testing import defaults
 from yaat_testing.client import TestClient
+from yaat_testing.rules import Strict
 from yaat_testing.transcript import Transcript
 
 DEFAULT_TIMEOUT = 5.0
@@ -35,8 +36,10 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 #: The run's settings, from options and ini keys.
 _TIMEOUT_KEY = pytest.StashKey[float]()
 _LIVE_KEY = pytest.StashKey[bool]()
+_STRICT_KEY = pytest.StashKey[Strict]()
 #: A test's transcripts, kept from its setup to its last report.
 _TRANSCRIPTS_KEY = pytest.StashKey[list[Transcript]]()
+_ITEM_STRICT_KEY = pytest.StashKey[Strict]()
 
 
 def _async_fixture(function: _F) -> _F:
@@ -69,6 +72,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run TestClient sessions over real sockets against uvicorn",
     )
     parser.addini(
+        "yaat_strict_ignore",
+        type="args",
+        default=[],
+        help="ASGI rules strict mode does not enforce, e.g. close-reason header-name-case",
+    )
+    parser.addini(
         "yaat_timeout",
         help=f"default timeout in seconds of every yaat_client wait (default {DEFAULT_TIMEOUT})",
         default=str(DEFAULT_TIMEOUT),
@@ -88,13 +97,26 @@ def _timeout(config: pytest.Config) -> float:
     return value
 
 
+def _strict(ignore: object, where: str) -> Strict:
+    try:
+        return Strict(ignore)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise pytest.UsageError(f"{where}: {exc}") from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_TIMEOUT_KEY] = _timeout(config)
+    config.stash[_STRICT_KEY] = _strict(config.getini("yaat_strict_ignore"), "yaat_strict_ignore")
     live = config.getoption("yaat_live")
     config.stash[_LIVE_KEY] = bool(config.getini("yaat_live") if live is None else live)
     config.addinivalue_line(
         "markers",
         "yaat_memory_only(reason): needs the in-memory transport; skipped with the reason under --yaat-live",
+    )
+    config.addinivalue_line(
+        "markers",
+        "yaat_strict(enabled=True, *, ignore=()): the ASGI rules this test's clients enforce: "
+        "all, none (False), or all but those in ignore",
     )
 
 
@@ -103,18 +125,39 @@ def pytest_report_header(config: pytest.Config) -> str:
         "" if pytest_asyncio is not None else " (pytest-asyncio missing: yaat_client unavailable)"
     )
     live = "live (uvicorn + websockets)" if config.stash[_LIVE_KEY] else "in memory"
-    return f"yaat_testing: {live}, timeout={config.stash[_TIMEOUT_KEY]:g}s{mode}"
+    ignored = sorted(config.stash[_STRICT_KEY].ignore)
+    strict = f", strict but not {', '.join(ignored)}" if ignored else ""
+    return f"yaat_testing: {live}, timeout={config.stash[_TIMEOUT_KEY]:g}s{strict}{mode}"
+
+
+def _item_strict(item: pytest.Item) -> Strict:
+    """The run's strictness, changed by the item's ``yaat_strict`` marker if it has one."""
+    run = item.config.stash[_STRICT_KEY]
+    marker = item.get_closest_marker("yaat_strict")
+    if marker is None:
+        return run
+    where = f"{item.nodeid}: @pytest.mark.yaat_strict"
+    enabled = marker.args[0] if marker.args else marker.kwargs.get("enabled", True)
+    if not isinstance(enabled, bool) or len(marker.args) > 1:
+        raise pytest.UsageError(
+            f"{where} takes True or False, then ignore=[...] rule names; got {marker.args!r}"
+        )
+    ignore = _strict(marker.kwargs.get("ignore", ()), where)
+    return Strict.of(False) if not enabled else Strict(run.ignore | ignore.ignore)
 
 
 def _defaults(item: pytest.Item) -> defaults.Defaults:
     """What every TestClient of *item* takes by default: the run's mode, the item's log."""
     return defaults.Defaults(
-        live=item.config.stash[_LIVE_KEY], transcripts=item.stash[_TRANSCRIPTS_KEY]
+        live=item.config.stash[_LIVE_KEY],
+        strict=item.stash[_ITEM_STRICT_KEY],
+        transcripts=item.stash[_TRANSCRIPTS_KEY],
     )
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    item.stash[_ITEM_STRICT_KEY] = _item_strict(item)
     item.stash[_TRANSCRIPTS_KEY] = []
     marker = item.get_closest_marker("yaat_memory_only")
     if marker is not None and item.config.stash[_LIVE_KEY]:

@@ -87,7 +87,7 @@ UVICORN = ServerProfile(
             "neither-text-nor-bytes": _ALLOW,  # nothing is sent
             "send-text-type": _DROP,
             "send-bytes-type": _DROP,
-            # websocket.close after accept (before accept no frame is sent)
+            # websocket.close after accept
             "close-code": _DROP,
             "close-reason": _DROP,
             # the denial response

@@ -317,8 +317,18 @@ def _send_bytes_type(facts: Facts, message: Mapping[str, Any]) -> Problem | None
 # -- websocket.close ----------------------------------------------------------------------
 
 
-@_rule("close-code", "a close code is one RFC 6455 §7.4 lets an endpoint send", on=(_CLOSE,))
+# Before accept a close sends HTTP 403 and no close frame: every server drops the code
+# and reason, so only a close after accept is checked (WebSocketDenied keeps them).
+
+
+@_rule(
+    "close-code",
+    "a close code sent after accept is one RFC 6455 §7.4 lets an endpoint send",
+    on=(_CLOSE,),
+)
 def _close_code(facts: Facts, message: Mapping[str, Any]) -> Problem | None:
+    if facts.state is _CONNECTING:
+        return None
     problem = close_code_problem(message.get("code", 1000))
     if problem is None:
         return None
@@ -327,10 +337,12 @@ def _close_code(facts: Facts, message: Mapping[str, Any]) -> Problem | None:
 
 @_rule(
     "close-reason",
-    "a close reason is a str of at most 123 UTF-8 bytes",
+    "a close reason sent after accept is a str of at most 123 UTF-8 bytes",
     on=(_CLOSE,),
 )
 def _close_reason(facts: Facts, message: Mapping[str, Any]) -> Problem | None:
+    if facts.state is _CONNECTING:
+        return None
     problem = close_reason_problem(message.get("reason") or "")
     if problem is None:
         return None

@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
 
 from yaat.datastructures import Headers
 from yaat.protocol import WebSocketState
@@ -21,7 +22,7 @@ from yaat.websockets import (
     encode_json,
 )
 from yaat_testing import defaults
-from yaat_testing.exceptions import ConcurrentReceiveError, UnexpectedMessage
+from yaat_testing.exceptions import ConcurrentReceiveError, UnexpectedMessage, WebSocketTimeout
 from yaat_testing.transcript import Transcript
 from yaat_testing.transports.base import Connection
 
@@ -75,11 +76,19 @@ class WebSocketSession:
 
     async def send(self, message: Message) -> None:
         """Send a raw ``websocket.receive`` or ``websocket.disconnect`` message to the app."""
+        self._check_sendable(message)
+        await self._connection.send(message)
+        if message["type"] == "websocket.disconnect":
+            self._closed(message.get("code", 1000), message.get("reason") or "")
+
+    def _check_sendable(self, message: Message) -> None:
+        """Raise what a real client would if it could not send *message* now."""
         kind = message.get("type") if isinstance(message, dict) else None
         if kind != "websocket.receive" and kind != "websocket.disconnect":
             raise ValueError(
                 f"send() takes a 'websocket.receive' or 'websocket.disconnect' message, got "
-                f"{message!r:.100}: use send_text(), send_bytes() or close()"
+                f"{message!r:.100}: no client can make a server deliver anything else; use "
+                "send_text(), send_bytes() or close()"
             )
         if self.state is not _CONNECTED:
             raise WebSocketDisconnect(self.close_code or 1000, self.close_reason)
@@ -87,26 +96,18 @@ class WebSocketSession:
         if closed is not None:
             # The app's close frame is on its way: a real client refuses to send now.
             raise WebSocketDisconnect(*closed)
-        await self._connection.send(message)
-        if kind == "websocket.disconnect":
-            self._closed(message.get("code", 1000), message.get("reason") or "")
 
     async def send_text(self, data: str) -> None:
         """Send a text message."""
-        if type(data) is not str and not isinstance(data, str):
-            raise TypeError(f"send_text() takes a str, got {type(data).__name__}: use send_bytes()")
-        await self.send({"type": "websocket.receive", "text": data})
+        await self.send(text_message(data))
 
     async def send_bytes(self, data: bytes) -> None:
         """Send a binary message."""
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"send_bytes() takes bytes, got {type(data).__name__}: use send_text()")
-        await self.send({"type": "websocket.receive", "bytes": bytes(data)})
+        await self.send(bytes_message(data))
 
     async def send_json(self, data: Any, mode: JSONMode = "text") -> None:
         """Send *data* as JSON, as a text message or (``mode="bytes"``) a binary one."""
-        key, payload = encode_json(f"send_json(mode={mode!r})", data, mode)
-        await self.send({"type": "websocket.receive", key: payload})
+        await self.send(json_message(data, mode))
 
     # -- receiving --------------------------------------------------------------------
 
@@ -133,26 +134,21 @@ class WebSocketSession:
 
     async def receive_text(self, timeout: float | None = None) -> str:
         """The next text message; ``WebSocketDisconnect`` if the app closed."""
-        message = await self._receive(timeout, "receive_text()")
-        text = message.get("text")
-        if type(text) is not str:
-            raise self._not_data(message, "receive_text()")
-        return text
+        return text_of(await self._receive(timeout, "receive_text()"), "receive_text()")
 
     async def receive_bytes(self, timeout: float | None = None) -> bytes:
         """The next binary message; ``WebSocketDisconnect`` if the app closed."""
-        message = await self._receive(timeout, "receive_bytes()")
-        data = message.get("bytes")
-        if type(data) is not bytes:
-            raise self._not_data(message, "receive_bytes()")
-        return data
+        return bytes_of(await self._receive(timeout, "receive_bytes()"), "receive_bytes()")
 
-    @staticmethod
-    def _not_data(message: Message, call: str) -> Exception:
-        """The error for a message that is not the data asked for: a close, or the other kind."""
-        if message["type"] == "websocket.close":
-            return WebSocketDisconnect(message["code"], message["reason"])
-        return WebSocketMessageTypeError(call, message)
+    def _receive_ready(self) -> Message | None:
+        """A data message that is there already, taken without waiting; or ``None``.
+
+        The sync API calls it from its own thread: the connection only hands over a
+        plain data message at the head of its channel, which only this side takes.
+        """
+        if self.state is not _CONNECTED or self._receiving is not None:
+            return None
+        return self._connection.receive_nowait()
 
     async def receive_json(self, mode: JSONMode = "text", timeout: float | None = None) -> Any:
         """The next message parsed as JSON, from text or (``mode="bytes"``) UTF-8 bytes."""
@@ -178,6 +174,52 @@ class WebSocketSession:
                 f"expected the app to close, but it sent a message first: {message!r}"
             )
         return Close(message["code"], message["reason"])
+
+    async def receive_matching(
+        self,
+        predicate: Callable[[Any], object],
+        *,
+        decode: Literal["raw", "text", "bytes", "json"] = "raw",
+        timeout: float | None = None,
+    ) -> Any:
+        """The first message for which *predicate* is true; the ones before are skipped.
+
+        >>> event = await ws.receive_matching(lambda e: e["type"] == "join", decode="json")  # doctest: +SKIP
+
+        With ``decode="raw"`` the predicate gets the raw ``websocket.send`` message;
+        with ``"text"``, ``"bytes"`` or ``"json"`` it gets the decoded data, and
+        messages of the other kind are skipped.  Skipped messages stay in the
+        transcript, noted ``[skipped]``.  *timeout* bounds the whole search; a close
+        before a match raises ``WebSocketDisconnect``.
+        """
+        if decode not in ("raw", "text", "bytes", "json"):
+            raise ValueError(
+                f"receive_matching(decode={decode!r}): use 'raw', 'text', 'bytes' or 'json'"
+            )
+        loop = asyncio.get_running_loop()
+        budget = self.timeout if timeout is None else timeout
+        deadline = loop.time() + budget
+        skipped = 0
+        while True:
+            remaining = deadline - loop.time()
+            try:
+                message = await self._receive(max(remaining, 0.0), "receive_matching()")
+            except TimeoutError:
+                raise WebSocketTimeout(
+                    f"a message matching {_name(predicate)} ({skipped} skipped)",
+                    budget,
+                    str(self.transcript),
+                ) from None
+            if message["type"] == "websocket.close":
+                raise WebSocketDisconnect(message["code"], message["reason"])
+            key = {"text": "text", "json": "text", "bytes": "bytes"}.get(decode)
+            data: Any = message if key is None else message.get(key)
+            if key is not None and data is not None and decode == "json":
+                data = decode_json("receive_matching(decode='json')", data)
+            if data is not None and predicate(data):
+                return data
+            skipped += 1
+            self.transcript.note(message, "skipped")
 
     async def assert_nothing_received(self, within: float = 0.05) -> None:
         """Assert that the app sends nothing (not even a close) for *within* seconds."""
@@ -224,3 +266,50 @@ class WebSocketSession:
         if hasattr(exc, "add_note") and not isinstance(exc, asyncio.CancelledError):
             for note in notes:
                 exc.add_note(note)
+
+
+def _name(predicate: Callable[[Any], object]) -> str:
+    return getattr(predicate, "__qualname__", None) or repr(predicate)
+
+
+def text_message(data: str) -> Message:
+    """The ``websocket.receive`` message that carries *data* as text."""
+    if type(data) is not str and not isinstance(data, str):
+        raise TypeError(f"send_text() takes a str, got {type(data).__name__}: use send_bytes()")
+    return {"type": "websocket.receive", "text": data}
+
+
+def bytes_message(data: bytes) -> Message:
+    """The ``websocket.receive`` message that carries *data* as bytes."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"send_bytes() takes bytes, got {type(data).__name__}: use send_text()")
+    return {"type": "websocket.receive", "bytes": bytes(data)}
+
+
+def json_message(data: Any, mode: JSONMode) -> Message:
+    """The ``websocket.receive`` message that carries *data* as JSON, text or bytes."""
+    key, payload = encode_json(f"send_json(mode={mode!r})", data, mode)
+    return {"type": "websocket.receive", key: payload}
+
+
+def _not_data(message: Message, call: str) -> Exception:
+    """The error for a message that is not the data asked for: a close, or the other kind."""
+    if message["type"] == "websocket.close":
+        return WebSocketDisconnect(message["code"], message["reason"])
+    return WebSocketMessageTypeError(call, message)
+
+
+def text_of(message: Message, call: str) -> str:
+    """The text of a data message, or the error a client raises instead."""
+    text = message.get("text")
+    if type(text) is not str:
+        raise _not_data(message, call)
+    return text
+
+
+def bytes_of(message: Message, call: str) -> bytes:
+    """The bytes of a data message, or the error a client raises instead."""
+    data = message.get("bytes")
+    if type(data) is not bytes:
+        raise _not_data(message, call)
+    return data

@@ -21,14 +21,17 @@ _SHOWN = 200  # the last messages a printed transcript shows
 
 @dataclass
 class TranscriptEntry:
-    """One message on the wire: when, which way, and the ASGI message itself."""
+    """One message on the wire: when, which way, the ASGI message, and a note on it."""
 
     at: float
     direction: str  # CLIENT_TO_APP or APP_TO_CLIENT
     message: Mapping[str, Any]
+    #: What the test did with it, e.g. ``"skipped"`` by ``receive_matching()``.
+    note: str = ""
 
     def __str__(self) -> str:
-        return f"{self.at * 1000:9.3f}ms  {self.direction}  {describe(self.message)}"
+        note = f"  [{self.note}]" if self.note else ""
+        return f"{self.at * 1000:9.3f}ms  {self.direction}  {describe(self.message)}{note}"
 
 
 class Transcript:
@@ -38,23 +41,31 @@ class Transcript:
     :attr:`entries` turns them into :class:`TranscriptEntry` objects when read.
     """
 
-    __slots__ = ("_raw", "started")
+    __slots__ = ("_notes", "_raw", "started")
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
         self._raw: list[tuple[float, str, Mapping[str, Any]]] = []
+        self._notes: dict[int, str] = {}
 
     def record(self, direction: str, message: Mapping[str, Any]) -> None:
         """Add *message*, going *direction*, stamped with the current time."""
         self._raw.append((time.perf_counter(), direction, message))
 
+    def note(self, message: Mapping[str, Any], note: str) -> None:
+        """Note *note* on the latest entry of *message* (the very object recorded)."""
+        for index in range(len(self._raw) - 1, -1, -1):
+            if self._raw[index][2] is message:
+                self._notes[index] = note
+                return
+
     @property
     def entries(self) -> list[TranscriptEntry]:
         """The messages so far: ``at`` (seconds since the start), ``direction``, ``message``."""
-        started = self.started
+        started, notes = self.started, self._notes
         return [
-            TranscriptEntry(at - started, direction, message)
-            for at, direction, message in self._raw
+            TranscriptEntry(at - started, direction, message, notes.get(index, ""))
+            for index, (at, direction, message) in enumerate(self._raw)
         ]
 
     def __str__(self) -> str:

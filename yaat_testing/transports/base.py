@@ -86,6 +86,14 @@ class Connection(abc.ABC):
     async def receive(self, timeout: float) -> Message:
         """The app's next ``websocket.send``, or the final ``websocket.close`` (1006 if dropped)."""
 
+    def receive_nowait(self) -> Message | None:
+        """A data message that is already there, without waiting; ``None`` by default.
+
+        It may be called from another thread than the loop's (the sync API's): an
+        implementation only takes what no other step of the loop would take.
+        """
+        return None
+
     @abc.abstractmethod
     async def aclose(self, timeout: float, code: int = 1000, reason: str = "") -> None:
         """Disconnect if still connected, wait (bounded) for the app to end, report failures."""

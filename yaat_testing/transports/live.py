@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from yaat.protocol import DENIAL_EXTENSION, Side, WebSocketState, next_state
 from yaat.types import ASGIApp, Message, Receive, Scope, Send
 from yaat.websockets import WebSocketDisconnect
+from yaat_testing.asgi import as_asgi3
 from yaat_testing.exceptions import (
     ASGIProtocolError,
     LifespanFailed,
@@ -85,6 +86,8 @@ class LiveSession:
         self.failed = asyncio.Event()
         #: The types of the messages the app sent, to explain how a handshake ended.
         self.sent: list[str] = []
+        #: ``(code, reason)`` of the app's close before accept, which the server drops.
+        self.close_before_accept: tuple[int, str] | None = None
         #: The application state, by the protocol table.
         self.state = WebSocketState.CONNECTING
 
@@ -102,7 +105,7 @@ class LiveApp:
     """
 
     def __init__(self, app: ASGIApp, *, strict: Strict, raise_app_exceptions: bool) -> None:
-        self.app = app
+        self.app = as_asgi3(app)
         self.strict = strict
         self.raise_app_exceptions = raise_app_exceptions
         #: The sessions under way, by id.
@@ -193,7 +196,13 @@ class LiveApp:
             return message
 
         async def checked_send(message: Message) -> None:
-            session.sent.append(str(message.get("type")) if isinstance(message, dict) else "?")
+            kind = message.get("type") if isinstance(message, dict) else "?"
+            session.sent.append(str(kind))
+            if kind == "websocket.close" and session.state is WebSocketState.CONNECTING:
+                session.close_before_accept = (
+                    message.get("code", 1000),
+                    str(message.get("reason") or ""),
+                )
             for violation in check_send(Facts(session.state, offered, denial), message):
                 if session.strict.enforces(violation.rule):
                     error = violation.error()
@@ -363,12 +372,15 @@ class LiveTransport(Transport):
                 (k.lower().encode("latin-1"), v.encode("latin-1"))
                 for k, v in response.headers.raw_items()
             ]
+            body = bytes(response.body or b"")
+            closed = session.close_before_accept
+            if closed is not None:
+                raise WebSocketDenied(
+                    response.status_code, raw, body, close_code=closed[0], close_reason=closed[1]
+                ) from None
             why = ""
             if response.status_code == 500 and "websocket.http.response.start" not in session.sent:
                 why = "the app ended before accepting"
-            elif response.status_code == 403 and "websocket.close" in session.sent:
-                why = "the app closed before accepting"
-            body = bytes(response.body or b"")
             raise WebSocketDenied(response.status_code, raw, body, why) from None
         except NegotiationError as exc:
             session.failures.raise_pending()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from yaat.protocol import DENIAL_EXTENSION, Side, WebSocketState, next_state
 from yaat.types import ASGIApp, Message, Receive, Scope, Send
 from yaat.websockets import WebSocketDisconnect
+from yaat_testing.asgi import as_asgi3
 from yaat_testing.channel import Channel
 from yaat_testing.exceptions import (
     ASGIProtocolError,
@@ -53,8 +54,6 @@ _APPLICATION = Side.APPLICATION
 
 _APP_DONE = object()  # put on the client's channel when the app ends
 _HANDSHAKE_GRACE = 1.0  # how long a refusing app may take to finish, so its error is known
-# Before accept a close sends no frame, so its code and reason never reach anybody.
-_FRAME_RULES = frozenset({"close-code", "close-reason"})
 
 
 def is_plain_data(message: Message) -> bool:
@@ -96,6 +95,8 @@ class MemoryTransport(Transport):
         profile: ServerProfile = UVICORN,
     ) -> None:
         self.app = app
+        #: *app* as an ASGI 3 callable: ASGI 2 apps are wrapped.
+        self.asgi3 = as_asgi3(app)
         self.strict = Strict.of(strict)
         self.raise_app_exceptions = raise_app_exceptions
         self.root_path = root_path
@@ -112,7 +113,7 @@ class MemoryTransport(Transport):
         """Run the lifespan startup, unless ``lifespan="off"``."""
         if self.lifespan != "off":
             self._lifespan = Lifespan(
-                self.app, state=self.state, timeout=self.timeout, mode=self.lifespan
+                self.asgi3, state=self.state, timeout=self.timeout, mode=self.lifespan
             )
             await self._lifespan.startup()
 
@@ -151,7 +152,7 @@ class MemoryTransport(Transport):
 
     async def _app_with_state(self, scope: Scope, receive: Receive, send: Send) -> None:
         # httpx's ASGITransport knows no lifespan state; add it as servers do.
-        await self.app({**scope, "state": dict(self.state)}, receive, send)
+        await self.asgi3({**scope, "state": dict(self.state)}, receive, send)
 
 
 class MemoryConnection(Connection):
@@ -260,8 +261,6 @@ class MemoryConnection(Connection):
             self.failures.add(error)  # reported to the test even if the app swallows it
             self._to_client.wake_all()
             raise error
-        if self.app_state is _CONNECTING and violation.rule in _FRAME_RULES:
-            return Consequence.ALLOW
         consequence = self.profile.consequences[violation.rule]
         if consequence is Consequence.DROP:
             self._drop()
@@ -335,7 +334,7 @@ class MemoryConnection(Connection):
         connect: Message = {"type": "websocket.connect"}
         self.transcript.record(CLIENT_TO_APP, connect)
         self._to_app.put(connect)
-        self.runner.start(self.transport.app, self.scope, self._app_receive, self._app_send)
+        self.runner.start(self.transport.asgi3, self.scope, self._app_receive, self._app_send)
         try:
             first = await self._next(timeout, "the handshake (websocket.accept)")
         except BaseException:
@@ -365,7 +364,8 @@ class MemoryConnection(Connection):
             return
         if kind == "websocket.close":
             await self._denied(
-                profile.close_before_accept_status, "the app closed before accepting"
+                profile.close_before_accept_status,
+                close=(first.get("code", 1000), first.get("reason") or ""),
             )
         status, headers, body = first["status"], list(first.get("headers", [])), []
         while True:
@@ -380,9 +380,10 @@ class MemoryConnection(Connection):
     async def _denied(
         self,
         status: int,
-        why: str,
+        why: str = "",
         headers: list[tuple[bytes, bytes]] | None = None,
         body: bytes = b"",
+        close: tuple[int, str] | None = None,
     ) -> NoReturn:
         self.client_state = _DISCONNECTED
         await self.runner.wait(_HANDSHAKE_GRACE)
@@ -390,7 +391,11 @@ class MemoryConnection(Connection):
         self.failures.raise_pending()
         if status == 500 and not body:
             body = b"Internal Server Error"
-        raise WebSocketDenied(status, headers or [], body, why)
+        if close is None:
+            raise WebSocketDenied(status, headers or [], body, why)
+        raise WebSocketDenied(
+            status, headers or [], body, close_code=close[0], close_reason=str(close[1])
+        )
 
     def _incomplete_denial(self) -> NoReturn:
         """The app ended mid-denial: uvicorn sends nothing and drops the connection."""
@@ -446,6 +451,21 @@ class MemoryConnection(Connection):
         message: Message = item
         if message["type"] == "websocket.close":
             self.client_state = _DISCONNECTED
+        return message
+
+    def receive_nowait(self) -> Message | None:
+        """The plain data message at the head of the client's channel, if nothing is due.
+
+        Only the client's side ever takes from that channel, and a deque's popleft is
+        atomic: the sync API may call this from its own thread.
+        """
+        items = self._to_client.items
+        if not items or self.failures.first is not None:
+            return None
+        head = items[0]
+        if head is _APP_DONE or head.get("type") != "websocket.send":
+            return None
+        message: Message = items.popleft()
         return message
 
     async def aclose(self, timeout: float, code: int = 1000, reason: str = "") -> None:

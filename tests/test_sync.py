@@ -1,0 +1,142 @@
+"""yaat_testing.sync: the blocking API in plain ``def`` tests, and what it keeps."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+
+import pytest
+
+from yaat import Yaat
+from yaat.websockets import WebSocket, WebSocketDisconnect
+from yaat_testing import (
+    ASGIProtocolError,
+    TestClient,
+    WebSocketDenied,
+    WebSocketTimeout,
+)
+from yaat_testing.sync import SyncTestClient, SyncWebSocketSession
+
+caller = contextvars.ContextVar("caller", default="unset")
+
+
+class Boom(Exception):
+    pass
+
+
+def build_app() -> Yaat:
+    app = Yaat()
+
+    @app.websocket_route("/echo")
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept(subprotocol="chat" if "chat" in websocket.subprotocols else None)
+        await websocket.send_text(f"hello {caller.get()}")
+        async for text in websocket.iter_text():
+            if text == "boom":
+                raise Boom("asked to")
+            await websocket.send_json({"echo": text})
+
+    @app.websocket_route("/deny")
+    async def deny(websocket: WebSocket) -> None:
+        await websocket.deny(401, "log in first")
+
+    @app.websocket_route("/silent")
+    async def silent(websocket: WebSocket) -> None:
+        await websocket.accept()
+        async for _ in websocket.iter_text():
+            pass
+
+    @app.route("/health")
+    async def health(request: object) -> object:
+        from yaat.responses import TextResponse
+
+        return TextResponse("ok")
+
+    return app
+
+
+def test_the_same_session_api_blocking_in_a_plain_test() -> None:
+    token = caller.set("from the test")
+    try:
+        with TestClient(build_app()) as client:
+            assert isinstance(client, SyncTestClient)
+            assert client.get("/health").text == "ok"
+            with client.websocket_connect("/echo", subprotocols=["chat"]) as ws:
+                assert isinstance(ws, SyncWebSocketSession)
+                assert ws.subprotocol == "chat"
+                assert ws.receive_text() == "hello from the test"  # the caller's contextvars
+                ws.send_text("hi")
+                assert ws.receive_json() == {"echo": "hi"}
+                ws.send_text("again")
+                assert ws.receive_matching(lambda d: d["echo"] == "again", decode="json")
+                ws.assert_nothing_received(0.01)
+                assert "client→app" in str(ws.transcript)
+            assert ws.close_code == 1000
+    finally:
+        caller.reset(token)
+
+
+def test_app_exceptions_denials_and_timeouts_behave_as_in_the_async_api() -> None:
+    with TestClient(build_app(), timeout=0.1) as client:
+        with pytest.raises(Boom, match="asked to"):
+            with client.websocket_connect("/echo") as ws:
+                ws.receive_text()
+                ws.send_text("boom")
+                ws.receive_text()
+        with pytest.raises(WebSocketDenied, match="HTTP 401") as denied:
+            with client.websocket_connect("/deny"):
+                pass
+        assert denied.value.text == "log in first"
+        with client.websocket_connect("/silent") as ws:
+            with pytest.raises(WebSocketTimeout, match="a message from the app"):
+                ws.receive_text()
+            ws.close(4000)
+            with pytest.raises(WebSocketDisconnect, match="4000"):
+                ws.receive_text()
+
+
+def test_strictness_is_the_async_apis() -> None:
+    async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        if scope["type"] == "websocket":
+            await receive()  # type: ignore[operator]
+            await send({"type": "websocket.send", "text": "too early"})  # type: ignore[operator]
+
+    with TestClient(app) as client:
+        with pytest.raises(ASGIProtocolError, match=r"\[send-before-accept\]"):
+            with client.websocket_connect("/"):
+                pass
+
+
+def test_no_thread_is_left_after_the_block() -> None:
+    before = threading.active_count()
+    with TestClient(build_app()) as client:
+        assert threading.active_count() == before + 1
+        with client.websocket_connect("/echo") as ws:
+            ws.receive_text()
+    assert threading.active_count() == before
+
+
+async def test_the_sync_api_inside_a_running_loop_is_refused() -> None:
+    with pytest.raises(
+        RuntimeError,
+        match=r"with TestClient\(...\) blocks, and this thread runs an event loop: probably",
+    ):
+        with TestClient(build_app()):
+            pass
+
+
+def test_a_sync_session_from_an_async_test_is_refused_too() -> None:
+    import asyncio
+
+    with TestClient(build_app()) as client, client.websocket_connect("/echo") as ws:
+
+        async def misuse() -> None:
+            ws.receive_text()
+
+        with pytest.raises(RuntimeError, match=r"SyncWebSocketSession.receive(_text)?\(\) blocks"):
+            asyncio.run(misuse())
+
+
+def test_exit_without_enter_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match=r"__exit__\(\) without a `with TestClient"):
+        TestClient(build_app()).__exit__(None, None, None)
