@@ -22,8 +22,47 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fidelity.runners import in_memory, on_uvicorn  # noqa: E402
-from tests.fidelity.scenarios import SCENARIOS, Outcome, Scenario  # noqa: E402
+from tests.fidelity.runners import in_memory, live  # noqa: E402
+from tests.fidelity.scenarios import SCENARIOS as ALL_SCENARIOS  # noqa: E402
+from tests.fidelity.scenarios import Outcome, Scenario  # noqa: E402
+
+#: The scenarios every client can play (texts, bytes and a close), against uvicorn.
+SCENARIOS = [
+    s
+    for s in ALL_SCENARIOS
+    if s.name
+    in {
+        "happy path",
+        "close with a reason",
+        "close before accept",
+        "denial response with a body",
+        "raise before accept",
+        "return before accept",
+        "raise after accept",
+        "return after accept",
+        "send after close",
+        "text and bytes in one message",
+        "reserved close code 1006",
+        "reserved close code 1005",
+        "close code out of range",
+        "oversized close reason",
+        "subprotocol negotiation",
+        "subprotocol never offered",
+        "no subprotocol offered",
+        "query string and percent-encoded path",
+        "custom request headers and accept headers",
+        "unicode text",
+        "empty text and empty bytes",
+        "1 MiB binary message",
+        "client close with code and reason",
+        "client close seen by an echo app",
+        "app closes after a pause",
+        "yaat handler returns without closing",
+        "yaat handler crashes after accept",
+        "yaat path parameter, subprotocol and close reason",
+        "yaat unknown path",
+    }
+]
 
 LIMIT = 5.0  # seconds before a client is declared hung
 CLIENTS = ["yaat_testing", "async-asgi-testclient", "Starlette TestClient"]
@@ -117,7 +156,7 @@ def _run(client: str, index: int, results: Any) -> None:
     warnings.simplefilter("ignore")
     scenario = SCENARIOS[index]
     if client == "uvicorn":
-        outcome = asyncio.run(on_uvicorn(scenario))
+        outcome = asyncio.run(live(scenario, "uvicorn"))
     elif client == "yaat_testing":
         outcome = asyncio.run(in_memory(scenario))
     elif client == "async-asgi-testclient":

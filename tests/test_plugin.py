@@ -63,7 +63,7 @@ def test_the_plugin_is_registered_by_the_entry_point(pytester: pytest.Pytester) 
 def test_report_header_shows_the_timeout(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_nothing():\n    pass\n")
     result = pytester.runpytest("--yaat-timeout=2.5")
-    result.stdout.fnmatch_lines(["yaat_testing: in memory, timeout=2.5s"])
+    result.stdout.fnmatch_lines(["yaat_testing: in memory, as uvicorn, timeout=2.5s"])
     result.assert_outcomes(passed=1)
 
 
@@ -79,7 +79,7 @@ async def test_timeout(yaat_client):
 """
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
-    result.stdout.fnmatch_lines(["yaat_testing: in memory, timeout=0.75s"])
+    result.stdout.fnmatch_lines(["yaat_testing: in memory, as uvicorn, timeout=0.75s"])
     result.assert_outcomes(passed=1)
 
 
@@ -169,7 +169,7 @@ def test_needs_a_reason():
     result = pytester.runpytest("-p", "no:cacheprovider", "--asyncio-mode=auto", "-rs", *how)
     result.stdout.fnmatch_lines(
         [
-            "yaat_testing: live (uvicorn + websockets), timeout=5s",
+            "yaat_testing: live (uvicorn), timeout=5s",
             "*in-memory only: inspects the in-memory transport*",
         ]
     )
@@ -274,7 +274,7 @@ def test_rules_are_ignored_by_ini_key_and_marker(
     result.assert_outcomes(passed=4)
     if ini:
         result.stdout.fnmatch_lines(
-            ["yaat_testing: in memory, timeout=5s, strict but not close-reason"]
+            ["yaat_testing: in memory, as uvicorn, timeout=5s, strict but not close-reason"]
         )
 
 
@@ -314,3 +314,21 @@ def test_two():
         ]
     )
     assert result.ret != 0
+
+
+def test_a_failing_sync_test_shows_its_transcripts(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(APP)
+    pytester.makepyfile(
+        """
+from yaat_testing import TestClient
+
+def test_sync(app):
+    with TestClient(app) as client, client.websocket_connect("/ws") as ws:
+        assert ws.receive_text() == "Goodbye"
+"""
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*yaat_testing transcripts*", "*app→client  websocket.send text='Hello'*"]
+    )

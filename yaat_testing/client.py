@@ -18,6 +18,7 @@ from urllib.parse import urljoin, urlsplit
 from yaat.types import ASGIApp
 from yaat_testing import defaults
 from yaat_testing.lifespan import LIFESPAN_MODES, LifespanMode
+from yaat_testing.profiles import PROFILES
 from yaat_testing.rules import Strict
 from yaat_testing.scope import WebSocketRequest, http_scheme
 from yaat_testing.session import WebSocketSession
@@ -48,8 +49,11 @@ class TestClient:
     client sees what a real server shows (HTTP 500 before accept, 1006 after).
     ``lifespan`` is ``"auto"`` (run it if the app supports it), ``"on"`` or ``"off"``.
     ``live`` serves the app with a real server instead (``None``: as the pytest run
-    says, ``--yaat-live``); ``transport`` takes any :class:`Transport` instead.  An
-    ASGI 2 app is served as ASGI 3, as servers do.
+    says, ``--yaat-live``), and ``server`` names it: ``"uvicorn"`` (the default),
+    ``"uvicorn-wsproto"``, ``"hypercorn"``, ``"daphne"`` or ``"granian"``; in memory,
+    sessions then show what that server does (``yaat_testing.profiles``).
+    ``transport`` takes any :class:`Transport` instead.  An ASGI 2 app is served as
+    ASGI 3, as servers do.
     """
 
     __test__ = False  # not a test class, whatever pytest's name patterns say
@@ -69,6 +73,7 @@ class TestClient:
         cookies: Mapping[str, str] | None = None,
         denial_response: bool = True,
         live: bool | None = None,
+        server: str | None = None,
         transport: Transport | None = None,
     ) -> None:
         if lifespan not in LIFESPAN_MODES:
@@ -84,6 +89,13 @@ class TestClient:
         self.headers = _header_pairs(headers)
         self.cookies = dict(cookies or {})
         run = defaults.current()
+        server = run.server if server is None else server
+        if server not in PROFILES:
+            raise ValueError(
+                f"unknown server {server!r}; the servers are: {', '.join(sorted(PROFILES))}"
+            )
+        #: The server whose behaviour sessions show: served live, or its profile in memory.
+        self.server = server
         self.transport = transport or self._transport(
             app,
             live=run.live if live is None else live,
@@ -127,6 +139,7 @@ class TestClient:
                 denial_response=denial_response,
                 lifespan=lifespan,
                 timeout=self.timeout,
+                profile=PROFILES[self.server],
             )
         if not denial_response:
             raise ValueError(
@@ -135,6 +148,7 @@ class TestClient:
             )
         return LiveTransport(
             app,
+            server=self.server,
             strict=strict,
             raise_app_exceptions=raise_app_exceptions,
             root_path=root_path,
@@ -170,6 +184,15 @@ class TestClient:
                 await http.aclose()
         finally:
             await self.transport.__aexit__(exc_type, exc, tb)
+
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Shut the server down as SIGTERM does, while sessions are open.
+
+        Each open session sees what its server does (uvicorn: close 1012, and
+        ``websocket.disconnect`` 1012 for the app); apps get *grace* seconds (the
+        timeout by default) to end.  Then the lifespan shuts down.
+        """
+        await self.transport.shutdown(self.timeout if grace is None else grace)
 
     # -- the blocking API -------------------------------------------------------------
 

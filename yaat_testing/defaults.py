@@ -28,6 +28,8 @@ class Defaults:
 
     #: Whether sessions run over real sockets against a real server.
     live: bool = False
+    #: The server sessions run on (live) or behave as (in memory).
+    server: str = "uvicorn"
     #: Which ASGI rules are enforced.
     strict: Strict = field(default_factory=Strict)
     #: Where sessions record their transcripts, for a failing test's report; or ``None``.

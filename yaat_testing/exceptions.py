@@ -43,6 +43,19 @@ def ignoring(rule: str) -> str:
     )
 
 
+class ServerRefused(RuntimeError):
+    """The server of the profile in use cannot do what the app asked (it is no ASGI rule).
+
+    >>> str(ServerRefused("daphne cannot send close code 1001", "send 1000 or 3000-4999"))
+    'daphne cannot send close code 1001: send 1000 or 3000-4999'
+    """
+
+    def __init__(self, problem: str, fix: str) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem}: {fix}")
+
+
 class ClientDisconnected(OSError):
     """Raised in the app's ``send()`` once the client is gone (ASGI spec 2.4).
 

@@ -20,6 +20,7 @@ import pytest
 
 from yaat_testing import defaults
 from yaat_testing.client import TestClient
+from yaat_testing.profiles import PROFILES
 from yaat_testing.rules import Strict
 from yaat_testing.transcript import Transcript
 
@@ -37,9 +38,17 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 _TIMEOUT_KEY = pytest.StashKey[float]()
 _LIVE_KEY = pytest.StashKey[bool]()
 _STRICT_KEY = pytest.StashKey[Strict]()
+_SERVER_KEY = pytest.StashKey[str]()
+_SERVERS_KEY = pytest.StashKey[tuple[str, ...]]()
+#: Portability: test id without its server -> server -> (outcome, first line of failure).
+_OUTCOMES_KEY = pytest.StashKey[dict[str, dict[str, tuple[str, str]]]]()
 #: A test's transcripts, kept from its setup to its last report.
 _TRANSCRIPTS_KEY = pytest.StashKey[list[Transcript]]()
 _ITEM_STRICT_KEY = pytest.StashKey[Strict]()
+_SERVER_KEY = pytest.StashKey[str]()
+_SERVERS_KEY = pytest.StashKey[tuple[str, ...]]()
+#: Portability: test id without its server -> server -> (outcome, first line of failure).
+_OUTCOMES_KEY = pytest.StashKey[dict[str, dict[str, tuple[str, str]]]]()
 
 
 def _async_fixture(function: _F) -> _F:
@@ -64,6 +73,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=None,
         help="run TestClient sessions over real sockets against uvicorn (ini: yaat_live)",
+    )
+    group.addoption(
+        "--yaat-server",
+        dest="yaat_server",
+        default=None,
+        metavar="NAME",
+        help="the server TestClient sessions run on (live) or behave as (in memory): "
+        f"{', '.join(sorted(PROFILES))} (ini: yaat_server; default uvicorn)",
+    )
+    group.addoption(
+        "--yaat-servers",
+        dest="yaat_servers",
+        default=None,
+        metavar="NAMES",
+        help="run each test that uses yaat_client on these servers (comma-separated, or "
+        "'all'), and report where outcomes differ (ini: yaat_servers)",
+    )
+    parser.addini("yaat_server", default="uvicorn", help="the server sessions run on or behave as")
+    parser.addini(
+        "yaat_servers",
+        type="args",
+        default=[],
+        help="the servers each test that uses yaat_client runs on, for a portability report",
     )
     parser.addini(
         "yaat_live",
@@ -104,8 +136,27 @@ def _strict(ignore: object, where: str) -> Strict:
         raise pytest.UsageError(f"{where}: {exc}") from None
 
 
+def _server_names(names: object, where: str) -> tuple[str, ...]:
+    listed = [n for n in (names if isinstance(names, (list, tuple)) else [names]) if n]
+    if listed == ["all"]:
+        return tuple(PROFILES)
+    unknown = sorted(set(map(str, listed)) - set(PROFILES))
+    if unknown or not listed:
+        raise pytest.UsageError(
+            f"{where}: unknown server(s) {', '.join(map(repr, unknown or listed))}; the servers "
+            f"are: {', '.join(sorted(PROFILES))}, or 'all'"
+        )
+    return tuple(str(n) for n in listed)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_TIMEOUT_KEY] = _timeout(config)
+    server = config.getoption("yaat_server") or config.getini("yaat_server")
+    config.stash[_SERVER_KEY] = _server_names(server, "yaat_server")[0]
+    servers = config.getoption("yaat_servers")
+    servers = servers.split(",") if servers else config.getini("yaat_servers")
+    config.stash[_SERVERS_KEY] = _server_names(servers, "yaat_servers") if servers else ()
+    config.stash[_OUTCOMES_KEY] = {}
     config.stash[_STRICT_KEY] = _strict(config.getini("yaat_strict_ignore"), "yaat_strict_ignore")
     live = config.getoption("yaat_live")
     config.stash[_LIVE_KEY] = bool(config.getini("yaat_live") if live is None else live)
@@ -118,16 +169,48 @@ def pytest_configure(config: pytest.Config) -> None:
         "yaat_strict(enabled=True, *, ignore=()): the ASGI rules this test's clients enforce: "
         "all, none (False), or all but those in ignore",
     )
+    config.addinivalue_line(
+        "markers",
+        "yaat_servers(*names): run this test on each of these servers ('all' for every one), "
+        "and report where the outcomes differ",
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     mode = (
         "" if pytest_asyncio is not None else " (pytest-asyncio missing: yaat_client unavailable)"
     )
-    live = "live (uvicorn + websockets)" if config.stash[_LIVE_KEY] else "in memory"
+    server = config.stash[_SERVER_KEY]
+    live = f"live ({server})" if config.stash[_LIVE_KEY] else f"in memory, as {server}"
     ignored = sorted(config.stash[_STRICT_KEY].ignore)
     strict = f", strict but not {', '.join(ignored)}" if ignored else ""
-    return f"yaat_testing: {live}, timeout={config.stash[_TIMEOUT_KEY]:g}s{strict}{mode}"
+    servers = config.stash[_SERVERS_KEY]
+    each = f", each on {', '.join(servers)}" if servers else ""
+    return f"yaat_testing: {live}, timeout={config.stash[_TIMEOUT_KEY]:g}s{strict}{each}{mode}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run a test on several servers: its ``yaat_servers`` marker, or ``--yaat-servers``."""
+    marker = metafunc.definition.get_closest_marker("yaat_servers")
+    if marker is not None:
+        servers = _server_names(list(marker.args), f"{metafunc.definition.nodeid}: yaat_servers")
+    elif "yaat_client" in metafunc.fixturenames:
+        servers = metafunc.config.stash[_SERVERS_KEY]
+    else:
+        return
+    if not servers:
+        return
+    if "yaat_server" not in metafunc.fixturenames:
+        metafunc.fixturenames.append("yaat_server")
+    metafunc.parametrize("yaat_server", servers, ids=list(servers))
+
+
+def _item_server(item: pytest.Item) -> str:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "yaat_server" in callspec.params:
+        server: str = callspec.params["yaat_server"]
+        return server
+    return item.config.stash[_SERVER_KEY]
 
 
 def _item_strict(item: pytest.Item) -> Strict:
@@ -150,6 +233,7 @@ def _defaults(item: pytest.Item) -> defaults.Defaults:
     """What every TestClient of *item* takes by default: the run's mode, the item's log."""
     return defaults.Defaults(
         live=item.config.stash[_LIVE_KEY],
+        server=_item_server(item),
         strict=item.stash[_ITEM_STRICT_KEY],
         transcripts=item.stash[_TRANSCRIPTS_KEY],
     )
@@ -188,6 +272,17 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "yaat_server" in callspec.params and report.when == "call":
+        base = item.nodeid.split("[", 1)[0] + _other_params(callspec.params)
+        crash = getattr(report.longrepr, "reprcrash", None)
+        failure = (
+            (crash.message if crash else report.longreprtext).splitlines()[0]
+            if report.failed
+            else ""
+        )
+        outcomes = item.config.stash[_OUTCOMES_KEY].setdefault(base, {})
+        outcomes[callspec.params["yaat_server"]] = (report.outcome, failure)
     transcripts = item.stash.get(_TRANSCRIPTS_KEY, None)
     if report.failed and transcripts:
         shown = transcripts[-_SHOWN_TRANSCRIPTS:]
@@ -197,6 +292,41 @@ def pytest_runtest_makereport(
             text = f"({first - 1} earlier sessions not shown)\n\n{text}"
         report.sections.append(("yaat_testing transcripts", text))
     return report
+
+
+def _other_params(params: dict[str, Any]) -> str:
+    others = [f"{k}={v}" for k, v in params.items() if k != "yaat_server"]
+    return f"[{', '.join(others)}]" if others else ""
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Where a test's outcome differs between servers: the question before switching."""
+    differing = {
+        test: outcomes
+        for test, outcomes in config.stash[_OUTCOMES_KEY].items()
+        if len({outcome for outcome, _ in outcomes.values()}) > 1
+    }
+    if not config.stash[_OUTCOMES_KEY]:
+        return
+    terminalreporter.section("yaat_testing portability")
+    if not differing:
+        count = len(config.stash[_OUTCOMES_KEY])
+        terminalreporter.write_line(f"{count} test(s) ran on several servers: same outcome on each")
+        return
+    for test, outcomes in sorted(differing.items()):
+        passed = sorted(s for s, (o, _) in outcomes.items() if o == "passed")
+        terminalreporter.write_line(f"{test}: passes on {', '.join(passed) or 'none'}")
+        for server, (outcome, failure) in sorted(outcomes.items()):
+            if outcome != "passed":
+                terminalreporter.write_line(f"  on {server}: {outcome}: {failure}")
+
+
+@pytest.fixture
+def yaat_server(request: pytest.FixtureRequest) -> str:
+    """The server this test runs on, or behaves as: ``--yaat-server``, or one of its
+    ``yaat_servers``."""
+    param = getattr(request, "param", None)
+    return str(param) if param is not None else request.config.stash[_SERVER_KEY]
 
 
 @_async_fixture
@@ -213,5 +343,6 @@ async def yaat_client(request: pytest.FixtureRequest) -> AsyncIterator[TestClien
             "the yaat_client fixture needs an `app` fixture returning your ASGI app; add to "
             "conftest.py:\n\n    @pytest.fixture\n    def app():\n        return my_app\n"
         ) from None
-    async with TestClient(app, timeout=request.config.stash[_TIMEOUT_KEY]) as client:
+    server = request.getfixturevalue("yaat_server")
+    async with TestClient(app, timeout=request.config.stash[_TIMEOUT_KEY], server=server) as client:
         yield client

@@ -1,21 +1,27 @@
-"""Server profiles: what a real server does, as data the in-memory transport follows.
+"""Server profiles: what each real server does, as data the in-memory transport follows.
 
->>> UVICORN.consequences["text-and-bytes"]
-<Consequence.ALLOW: 'allow'>
+>>> PROFILES["hypercorn"].raise_after_accept
+1011
 
-Servers agree on the ASGI spec and disagree on what they do when an app breaks it, or
-when a connection ends early.  A profile records one server's answers; the in-memory
-transport reads them whenever a rule is not enforced (``strict=False`` or
-``Strict(ignore=...)``) and whenever the spec leaves the choice to the server.
+Servers agree on the ASGI spec and disagree on most of what it leaves open: what a
+client sees when an app fails, which close codes and reasons reach it, what the app is
+told when the client leaves, what a send after that does, and what a shutdown does.
+Each profile below was recorded live, scenario by scenario, with the server's default
+settings and the ``websockets`` client (``tests/fidelity/``, ``docs/servers.md``); the
+in-memory transport reads it wherever a rule is not enforced or the spec leaves the
+choice to the server.  ``tests/fidelity/test_fidelity.py`` fails when a live server no
+longer does what its profile says.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any, Literal
 
+from yaat.types import Message
 from yaat_testing.rules import RULES
 
 
@@ -24,10 +30,81 @@ class Consequence(enum.Enum):
 
     #: The app's ``send()`` raises; nothing is sent and the connection goes on.
     RAISE = "raise"
-    #: The app's ``send()`` raises and the connection drops: the client sees 1006.
+    #: The app's ``send()`` raises and the connection drops: the client sees 1006, or a
+    #: failed handshake before accept.
     DROP = "drop"
-    #: The server goes on in its own way: the docs of each rule say how.
+    #: The app's ``send()`` returns and nothing happens.
+    IGNORE = "ignore"
+    #: The server sends what it makes of the message (``ServerProfile.lenient``).
     ALLOW = "allow"
+
+
+class CloseFix(enum.Enum):
+    """What a server does with a close frame it cannot send as the app asked."""
+
+    #: The app's ``send()`` raises, as for any message the server refuses.
+    RAISE = "raise"
+    #: The connection drops without a close frame: the client sees 1006.
+    DROP = "drop"
+    #: The frame goes out with code 1000 instead.
+    CODE_1000 = "code 1000"
+    #: The reason is cut to the 123 bytes a close frame carries.
+    TRUNCATE = "truncate"
+
+
+#: What a lenient server sends for a message that breaks a rule: a ``websocket.send``
+#: or ``websocket.accept`` of its own making, or ``None`` for nothing.
+Lenient = Callable[[Message], Message | None]
+
+
+def _bytes_win(message: Message) -> Message:
+    return {"type": "websocket.send", "bytes": bytes(message["bytes"])}
+
+
+def _the_other_kind(message: Message) -> Message:
+    """``text`` that is bytes goes out as bytes, ``bytes`` that are a str as text."""
+    if message.get("text") is not None:
+        return {"type": "websocket.send", "bytes": bytes(message["text"])}
+    return {"type": "websocket.send", "text": str(message["bytes"])}
+
+
+def _empty_of_its_kind(message: Message) -> Message:
+    """A payload of the wrong type goes out empty, as the kind its key names."""
+    if message.get("text") is not None:
+        return {"type": "websocket.send", "text": ""}
+    return {"type": "websocket.send", "bytes": b""}
+
+
+def _header_as_subprotocol(message: Message) -> Message:
+    """A ``sec-websocket-protocol`` header is sent: the client reads it as the subprotocol."""
+    for name, value in message.get("headers") or ():
+        if bytes(name).lower() == b"sec-websocket-protocol":
+            return {**message, "subprotocol": bytes(value).decode("latin-1")}
+    return message
+
+
+def _lowercased(message: Message) -> Message:
+    headers = [(bytes(name).lower(), bytes(value)) for name, value in message["headers"]]
+    return {**message, "headers": headers}
+
+
+def _as_sent(message: Message) -> Message:
+    return message
+
+
+def _without_subprotocol(message: Message) -> Message:
+    return {key: value for key, value in message.items() if key != "subprotocol"}
+
+
+def _str_headers_encoded(message: Message) -> Message:
+    headers = [
+        (
+            name.encode("latin-1") if isinstance(name, str) else name,
+            value.encode("latin-1") if isinstance(value, str) else value,
+        )
+        for name, value in message["headers"]
+    ]
+    return {**message, "headers": headers}
 
 
 @dataclass(frozen=True)
@@ -36,71 +113,369 @@ class ServerProfile:
 
     #: The name ``TestClient(server=...)`` and ``--yaat-server`` take.
     name: str
-    #: The server and the version its behaviour was recorded with.
+    #: The server and the versions its behaviour was recorded with.
     title: str
-    #: ``scope["asgi"]["spec_version"]``.
-    spec_version: str
-    #: Whether the scope advertises the ``websocket.http.response`` extension.
-    denial_extension: bool
+
+    # -- the scope -------------------------------------------------------------------
+    #: ``scope["asgi"]["spec_version"]``; ``None`` leaves it out.
+    spec_version: str | None
+    #: What ``scope["extensions"]`` advertises.
+    extensions: tuple[str, ...]
+    #: Whether the server runs the lifespan, and puts its ``state`` in each scope.
+    lifespan: bool = True
+    #: Whether ``scope["server"]`` and ``scope["client"]`` give ports as str.
+    ports_as_str: bool = False
+    #: Whether the scope has ``http_version`` and ``scheme``.
+    http_fields: bool = True
+
+    # -- the handshake ---------------------------------------------------------------
+    #: The HTTP status a client gets when the app raises before accepting; ``None``:
+    #: no answer, the handshake fails.
+    raise_before_accept: int | None = 500
+    #: The same when the app returns before accepting.
+    return_before_accept: int | None = 500
+    #: The HTTP status for a close before accept.
+    close_before_accept: int = 403
+    #: Whether the server sends a denial response; ``False``: it takes the messages,
+    #: sends nothing, and answers as for an app that returns before accepting, even
+    #: with the extension advertised.
+    sends_denial: bool = True
+    #: Whether a denial's body may come in parts (``more_body``); ``False``: a body in
+    #: parts makes the server drop the denial, and answer as for an app that returns
+    #: before accepting.
+    streams_denial_body: bool = True
+    #: The body of its HTTP 500.
+    error_body: bytes = b"Internal Server Error"
+    #: Whether the headers of ``websocket.accept`` reach the client.
+    sends_accept_headers: bool = True
+
+    # -- after accept ----------------------------------------------------------------
+    #: The close code a client sees when the app raises after accepting; ``None``: the
+    #: connection is never closed.
+    raise_after_accept: int | None = 1006
+    #: The same when the app returns without closing.
+    return_after_accept: int | None = 1006
+    #: ``"rfc"``: every code RFC 6455 lets an endpoint send; ``"1000 and 3000-4999"``.
+    close_codes: Literal["rfc", "1000 and 3000-4999"] = "rfc"
+    #: What happens to a close code outside ``close_codes``.
+    unsendable_close_code: CloseFix = CloseFix.RAISE
+    #: What happens to 1004, 1005, 1006 and 1015, which are for reading only.
+    reserved_close_code: CloseFix = CloseFix.DROP
+    #: What happens to a code outside 1000-4999.
+    invalid_close_code: CloseFix = CloseFix.DROP
+    #: What happens to a reason of more than 123 UTF-8 bytes.
+    long_close_reason: CloseFix = CloseFix.DROP
+    #: Whether the close reason reaches the client.
+    sends_close_reason: bool = True
+    #: Whether an empty text or binary message reaches the client.
+    sends_empty_messages: bool = True
+    #: Whether the app's messages still reach the client after the client's close, until
+    #: the app has received the disconnect (the server has not read the close yet).
+    sends_until_disconnect_read: bool = False
+
+    # -- the client's side -----------------------------------------------------------
+    #: The disconnect code the app gets: the client's, or always this one.
+    disconnect_code: Literal["client"] | int = "client"
+    #: Whether the app gets the client's close reason.
+    disconnect_reason: bool = False
+    #: The close code the server answers a client's close with: the client's own, or this.
+    close_echo: Literal["client"] | int = "client"
+    #: The disconnect code the app gets when the client drops without a close frame.
+    drop_code: int = 1005
+    #: What an app's ``websocket.send`` does once the client has closed.
+    send_after_client_close: Consequence = Consequence.RAISE
+    #: What an app's ``websocket.close`` does once the client has closed.
+    close_after_client_close: Consequence = Consequence.IGNORE
+    #: What a ``receive()`` after ``websocket.disconnect`` returns: another disconnect,
+    #: or nothing ever.
+    receive_after_disconnect: Literal["disconnect", "wait"] = "wait"
+    #: Whether ``websocket.receive`` carries both keys, the one unused as ``None``.
+    receive_has_both_keys: bool = False
+    #: The largest message a client may send, in bytes.
+    max_message_size: int = 16 * 2**20
+    #: The close a client gets for a larger one, and the app's disconnect: ``(code,
+    #: reason)``, ``"{size}"`` and ``"{limit}"`` in the reason filled in; ``None`` for
+    #: the client: never closed.
+    too_big: tuple[tuple[int, str] | None, tuple[int, str]] = ((1009, ""), (1009, ""))
+
+    # -- shutdown --------------------------------------------------------------------
+    #: The close code a client gets at shutdown (SIGTERM); ``None``: nothing, ever.
+    shutdown_close: int | None = 1012
+    #: The disconnect code the app gets at shutdown; ``None``: it is cancelled instead.
+    shutdown_disconnect: int | None = 1012
+
+    # -- the rules -------------------------------------------------------------------
     #: What the server does with each rule's violation when the rule is not enforced.
-    consequences: Mapping[str, Consequence]
-    #: The HTTP status a client gets when the app raises before accepting.
-    raise_before_accept_status: int = 500
-    #: The HTTP status a client gets when the app returns before accepting.
-    return_before_accept_status: int = 500
-    #: The HTTP status a client gets when the app closes before accepting.
-    close_before_accept_status: int = 403
+    consequences: Mapping[str, Consequence] = field(default_factory=dict)
+    #: For the rules it allows: what it sends instead.
+    lenient: Mapping[str, Lenient] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = sorted(RULES.keys() - self.consequences.keys())
         if missing:
             raise ValueError(f"profile {self.name!r} says nothing about {missing}")
+        unexplained = sorted(
+            rule
+            for rule, consequence in self.consequences.items()
+            if consequence is Consequence.ALLOW
+            and rule not in self.lenient
+            and rule not in _ALLOWED_BY_DESIGN
+        )
+        if unexplained:
+            raise ValueError(f"profile {self.name!r} allows {unexplained} without saying how")
+
+    def close_code_fix(self, code: int) -> CloseFix | None:
+        """What happens to a close with *code* after accept; ``None``: it is sent."""
+        if code in (1004, 1005, 1006, 1015):
+            return self.reserved_close_code
+        if not (1000 <= code <= 1014 or 3000 <= code <= 4999):
+            return self.invalid_close_code
+        if self.close_codes != "rfc" and not (code == 1000 or 3000 <= code <= 4999):
+            return self.unsendable_close_code
+        return None
+
+    def scope_fields(self) -> dict[str, Any]:
+        """What this server's scopes have that others' may not, for a description."""
+        return {
+            "spec_version": self.spec_version,
+            "state": self.lifespan,
+            "ports as str": self.ports_as_str,
+            "http_version and scheme": self.http_fields,
+            "extensions": list(self.extensions),
+        }
 
 
-_RAISE, _DROP, _ALLOW = Consequence.RAISE, Consequence.DROP, Consequence.ALLOW
+# Rules whose ALLOW is not a message of the server's making: the close rules follow
+# the close fields above, and the others are about receive and return.
+_ALLOWED_BY_DESIGN = frozenset(
+    {
+        "close-code",
+        "close-reason",
+        "subprotocol-not-offered",
+        "receive-after-disconnect",
+        "app-return-value",
+        "denial-without-extension",
+        "denial-incomplete",
+    }
+)
+
+_R, _D, _I, _A = Consequence.RAISE, Consequence.DROP, Consequence.IGNORE, Consequence.ALLOW
+_DENIAL = "websocket.http.response"
+
+
+def _consequences(**changes: Consequence) -> Mapping[str, Consequence]:
+    """Every rule's consequence: a server raises in send(), unless *changes* say otherwise.
+
+    Keyword names are the rule names with ``_`` for ``-``.
+    """
+    table = dict.fromkeys(RULES, _R)
+    table.update(
+        {
+            "close-code": _A,
+            "close-reason": _A,
+            "subprotocol-not-offered": _A,  # sent; the client fails the handshake
+            "receive-after-disconnect": _A,  # see receive_after_disconnect
+            "app-return-value": _A,  # logged, and ignored
+            "denial-without-extension": _A,  # see sends_denial
+            "denial-incomplete": _D,
+            "header-name-case": _A,
+        }
+    )
+    for name, consequence in changes.items():
+        rule = name.replace("_", "-")
+        if rule not in RULES:
+            raise ValueError(f"no rule {rule!r}")
+        table[rule] = consequence
+    return MappingProxyType(table)
+
 
 #: uvicorn with its default WebSocket implementation, websockets-sansio.
 UVICORN = ServerProfile(
     name="uvicorn",
     title="uvicorn 0.54 (websockets-sansio)",
     spec_version="2.4",
-    denial_extension=True,
-    consequences=MappingProxyType(
+    extensions=(_DENIAL,),
+    disconnect_reason=True,
+    receive_after_disconnect="disconnect",
+    too_big=(
+        (1009, "frame with {size} bytes exceeds limit of {limit} bytes"),
+        (1009, "frame with {size} bytes exceeds limit of {limit} bytes"),
+    ),
+    consequences=_consequences(
+        text_and_bytes=_A,
+        neither_text_nor_bytes=_I,
+        accept_subprotocol_header=_A,
+        accept_subprotocol_type=_A,
+    ),
+    lenient=MappingProxyType(
         {
-            # Which message may follow which: uvicorn raises RuntimeError in send().
-            "message-not-a-dict": _RAISE,
-            "unknown-message-type": _RAISE,
-            "send-before-accept": _RAISE,
-            "body-before-start": _RAISE,
-            "double-accept": _RAISE,
-            "denial-after-accept": _RAISE,
-            "denial-incomplete": _DROP,
-            "message-after-close": _RAISE,
-            # websocket.accept
-            "accept-subprotocol-type": _RAISE,
-            "subprotocol-not-offered": _ALLOW,  # sent; the client fails the handshake
-            "header-type": _RAISE,
-            "accept-subprotocol-header": _RAISE,
-            "header-name-case": _ALLOW,  # lowercased
-            # websocket.send
-            "text-and-bytes": _ALLOW,  # the bytes are sent
-            "neither-text-nor-bytes": _ALLOW,  # nothing is sent
-            "send-text-type": _DROP,
-            "send-bytes-type": _DROP,
-            # websocket.close after accept
-            "close-code": _DROP,
-            "close-reason": _DROP,
-            # the denial response
-            "denial-without-extension": _RAISE,
-            "response-status": _RAISE,
-            "response-body-type": _RAISE,
-            # receive, return, lifespan
-            "receive-after-disconnect": _ALLOW,  # receive() waits for ever
-            "app-return-value": _ALLOW,  # logged, then ignored
-            "lifespan-message": _RAISE,
+            "text-and-bytes": _bytes_win,
+            "header-name-case": _lowercased,
+            "accept-subprotocol-header": _header_as_subprotocol,
+            "accept-subprotocol-type": _as_sent,
+        }
+    ),
+)
+
+#: uvicorn with its wsproto WebSocket implementation.
+UVICORN_WSPROTO = ServerProfile(
+    name="uvicorn-wsproto",
+    title="uvicorn 0.54 (wsproto 1.3)",
+    spec_version="2.4",
+    extensions=(_DENIAL,),
+    disconnect_reason=True,
+    reserved_close_code=CloseFix.CODE_1000,
+    long_close_reason=CloseFix.TRUNCATE,
+    close_after_client_close=_R,
+    receive_after_disconnect="disconnect",
+    too_big=(
+        (1009, "Message exceeds the maximum size ({limit} bytes)"),
+        (1009, "Message exceeds the maximum size ({limit} bytes)"),
+    ),
+    consequences=_consequences(
+        text_and_bytes=_A,
+        send_text_type=_A,
+        send_bytes_type=_A,
+        header_type=_A,
+        accept_subprotocol_header=_A,
+        accept_subprotocol_type=_D,
+    ),
+    lenient=MappingProxyType(
+        {
+            "text-and-bytes": _bytes_win,
+            "send-text-type": _the_other_kind,
+            "send-bytes-type": _the_other_kind,
+            "header-name-case": _lowercased,
+            "header-type": _str_headers_encoded,
+            "accept-subprotocol-header": _header_as_subprotocol,
+        }
+    ),
+)
+
+#: Hypercorn, whose WebSocket implementation is wsproto.
+HYPERCORN = ServerProfile(
+    name="hypercorn",
+    title="Hypercorn 0.18 (wsproto 1.3)",
+    spec_version="2.3",
+    extensions=(_DENIAL,),
+    raise_after_accept=1011,
+    return_after_accept=1011,
+    reserved_close_code=CloseFix.CODE_1000,
+    long_close_reason=CloseFix.TRUNCATE,
+    error_body=b"",
+    disconnect_code=1006,
+    drop_code=1006,
+    send_after_client_close=_I,
+    receive_has_both_keys=True,
+    too_big=(None, (1006, "")),
+    shutdown_close=1011,
+    shutdown_disconnect=None,
+    consequences=_consequences(
+        text_and_bytes=_A,
+        header_type=_D,
+        accept_subprotocol_header=_D,
+        accept_subprotocol_type=_D,
+        response_status=_I,
+    ),
+    lenient=MappingProxyType(
+        {
+            "text-and-bytes": _bytes_win,
+            "header-name-case": _lowercased,
+        }
+    ),
+)
+
+#: Granian, embedded, with its ASGI interface.
+GRANIAN = ServerProfile(
+    name="granian",
+    title="Granian 2.8 (ASGI)",
+    spec_version="2.3",
+    extensions=("http.response.pathsend", _DENIAL),
+    ports_as_str=True,
+    raise_before_accept=403,
+    return_before_accept=403,
+    streams_denial_body=False,
+    sends_accept_headers=False,
+    sends_until_disconnect_read=True,
+    raise_after_accept=1005,
+    return_after_accept=1005,
+    receive_after_disconnect="disconnect",
+    send_after_client_close=_I,
+    too_big=((1005, ""), (1005, "")),
+    shutdown_close=1006,
+    shutdown_disconnect=1005,  # most runs: the process may exit before the app hears it
+    consequences=_consequences(
+        send_text_type=_A,
+        send_bytes_type=_A,
+        send_before_accept=_I,
+        message_after_close=_I,
+        header_type=_A,
+        accept_subprotocol_header=_A,
+        accept_subprotocol_type=_A,
+    ),
+    lenient=MappingProxyType(
+        {
+            "send-text-type": _empty_of_its_kind,
+            "send-bytes-type": _empty_of_its_kind,
+            "header-name-case": _lowercased,
+            "header-type": _str_headers_encoded,
+            "accept-subprotocol-header": _as_sent,
+            "accept-subprotocol-type": _without_subprotocol,
+        }
+    ),
+)
+
+#: Daphne, on Twisted and autobahn.
+DAPHNE = ServerProfile(
+    name="daphne",
+    title="Daphne 4.2 (Twisted 26.10, autobahn 26.10)",
+    spec_version=None,
+    extensions=(),
+    lifespan=False,
+    http_fields=False,
+    error_body=b"",
+    sends_accept_headers=False,
+    sends_empty_messages=False,
+    sends_until_disconnect_read=True,
+    long_close_reason=CloseFix.TRUNCATE,
+    return_before_accept=None,
+    return_after_accept=None,
+    close_codes="1000 and 3000-4999",
+    reserved_close_code=CloseFix.RAISE,
+    invalid_close_code=CloseFix.RAISE,
+    sends_close_reason=False,
+    drop_code=1006,
+    close_echo=1000,
+    send_after_client_close=_I,
+    max_message_size=2**20,
+    too_big=((1006, ""), (1006, "")),
+    raise_after_accept=1011,
+    shutdown_close=1006,
+    shutdown_disconnect=None,
+    consequences=_consequences(
+        neither_text_nor_bytes=_I,
+        unknown_message_type=_I,
+        denial_after_accept=_I,
+        body_before_start=_I,
+        response_status=_I,
+        response_body_type=_I,
+        header_type=_A,
+        accept_subprotocol_header=_A,
+        accept_subprotocol_type=_A,
+        denial_without_extension=_I,
+        denial_incomplete=_I,
+    ),
+    lenient=MappingProxyType(
+        {
+            "header-name-case": _lowercased,
+            "header-type": _str_headers_encoded,
+            "accept-subprotocol-header": _as_sent,
+            "accept-subprotocol-type": _as_sent,
         }
     ),
 )
 
 #: Every profile, by name.
-PROFILES: Mapping[str, ServerProfile] = MappingProxyType({UVICORN.name: UVICORN})
+PROFILES: Mapping[str, ServerProfile] = MappingProxyType(
+    {profile.name: profile for profile in (UVICORN, UVICORN_WSPROTO, HYPERCORN, GRANIAN, DAPHNE)}
+)

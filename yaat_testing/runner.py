@@ -80,8 +80,13 @@ class AppRunner:
                 raise
         finally:
             self.ended = True
-            if self._channel is not None:
-                self._channel.wake_all()
+            channel = self._channel
+            if channel is not None:
+                # The app may run in a server's own loop and thread (daphne's reactor).
+                if channel.loop is asyncio.get_running_loop():
+                    channel.wake_all()
+                else:
+                    channel.loop.call_soon_threadsafe(channel.wake_all)
             if self._on_end is not None:
                 self._on_end(self)
 
@@ -103,9 +108,26 @@ class AppRunner:
             await task  # it has ended: this only lets its task finish
         return True
 
+    @property
+    def channel(self) -> Channel | None:
+        """Where :meth:`wait` sleeps, woken by the app's end."""
+        return self._channel
+
     async def cancel(self, grace: float) -> None:
         """Cancel the app and wait up to *grace* seconds for it to stop."""
         task = self.task
-        if task is not None and not task.done():
+        if task is None or task.done():
+            return
+        loop = asyncio.get_running_loop()
+        if task.get_loop() is loop:
             task.cancel()
             await asyncio.wait({task}, timeout=grace)
+            return
+        # A task of another loop (a server's own thread): cancel it there, and wait for
+        # the end it reports on this runner's channel.
+        task.get_loop().call_soon_threadsafe(task.cancel)
+        channel = self._channel or Channel(loop)
+        self._channel = channel
+        deadline = loop.time() + grace
+        while not self.ended and loop.time() < deadline:
+            await channel.wait(deadline)

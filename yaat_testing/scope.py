@@ -75,16 +75,20 @@ def _url_parts(url: str) -> tuple[str, tuple[str, int], str, bytes, bytes, bytes
 def build_scope(
     request: WebSocketRequest,
     *,
-    spec_version: str = "2.4",
+    spec_version: str | None = "2.4",
     root_path: str = "",
     client: tuple[str, int] | None = ("testclient", 50000),
     state: Mapping[str, Any] | None = None,
     extensions: Mapping[str, Any] | None = None,
+    ports_as_str: bool = False,
+    http_fields: bool = True,
 ) -> Scope:
     """The ``websocket`` scope a server gives the app for *request*.
 
     ``state`` (what the lifespan stored) is copied shallowly, as the lifespan spec asks;
-    ``None`` leaves the key out, as servers without lifespan state do.
+    ``None`` leaves the key out, as servers without lifespan state do.  The last three
+    arguments follow servers that differ: no ``spec_version``, ports as str (granian),
+    no ``http_version`` and ``scheme`` (daphne).
     """
     scheme, server, path, raw_path, query_string, host = _url_parts(request.url)
     headers: list[tuple[bytes, bytes]] = [
@@ -115,4 +119,12 @@ def build_scope(
     }
     if state is not None:
         scope["state"] = dict(state)
+    if spec_version is None:
+        del scope["asgi"]["spec_version"]
+    if ports_as_str:
+        scope["server"] = (server[0], str(server[1]))
+        if client is not None:
+            scope["client"] = (client[0], str(client[1]))
+    if not http_fields:
+        del scope["http_version"], scope["scheme"]
     return scope

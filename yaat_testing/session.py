@@ -79,7 +79,11 @@ class WebSocketSession:
         self._check_sendable(message)
         await self._connection.send(message)
         if message["type"] == "websocket.disconnect":
-            self._closed(message.get("code", 1000), message.get("reason") or "")
+            # What the server answered with, where it is known already (daphne: 1000).
+            closed = self._connection.closed
+            if closed is None:
+                closed = (message.get("code", 1000), message.get("reason") or "")
+            self._closed(*closed)
 
     def _check_sendable(self, message: Message) -> None:
         """Raise what a real client would if it could not send *message* now."""
@@ -120,6 +124,10 @@ class WebSocketSession:
 
     async def _receive(self, timeout: float | None, call: str) -> Message:
         if self.state is not _CONNECTED:
+            # What came before the server's close is still read, as a real client reads it.
+            pending = self._connection.receive_nowait()
+            if pending is not None:
+                return pending
             return {"type": "websocket.close", "code": self.close_code, "reason": self.close_reason}
         if self._receiving is not None:
             raise ConcurrentReceiveError(call, self._receiving)
@@ -247,6 +255,17 @@ class WebSocketSession:
         self.state = WebSocketState.DISCONNECTED
         self.close_code = code
         self.close_reason = reason
+
+    async def drop(self, timeout: float | None = None) -> None:
+        """The connection drops without a close frame, as when the network fails.
+
+        The app is told what its server tells it (uvicorn: ``websocket.disconnect``
+        1005), and the session ends with 1006.  Then it waits (bounded) for the app.
+        """
+        if self.state is _CONNECTED:
+            self._connection.drop()
+            self._closed(1006, "")
+        await self._connection.finish(self.timeout if timeout is None else timeout)
 
     async def __aenter__(self) -> WebSocketSession:
         return self

@@ -8,6 +8,7 @@ them through other test clients too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,9 @@ from yaat.types import ASGIApp, Message, Receive, Scope, Send
 from yaat.websockets import WebSocket
 
 Seen = list[Any]
-Action = tuple[Any, ...]  # ("text", str) | ("bytes", bytes) | ("close", code, reason)
+# ("text", str) | ("bytes", bytes) | ("receive",) | ("close", code, reason) | ("drop",) |
+# ("shutdown",)
+Action = tuple[Any, ...]
 
 
 @dataclass
@@ -30,6 +33,11 @@ class Scenario:
     actions: list[Action] = field(default_factory=list)
     subprotocols: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    #: How long the app may go on after the client's end, before the server stops.
+    settle: float = 0.3
+    #: For a scenario a signal ends: the app a server process imports instead of
+    #: *make_app* (``tests/fidelity/process_apps.py``), live.
+    process_app: str | None = None
 
 
 @dataclass
@@ -44,6 +52,8 @@ class Outcome:
     messages: list[tuple[str, Any]] = field(default_factory=list)
     close: tuple[int, str] | None = None
     app_saw: list[Any] = field(default_factory=list)
+    #: How long it took, for the record: outcomes are compared without it.
+    seconds: float = field(default=0.0, compare=False)
 
 
 def raw(body: Callable[[Scope, Receive, Send, Seen], Any]) -> Callable[[Seen], ASGIApp]:
@@ -223,6 +233,70 @@ def _after_client_close(message: Message) -> Callable[[Scope, Receive, Send, See
     return body
 
 
+async def _scope_fields(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    seen.append(
+        {
+            "spec_version": scope.get("asgi", {}).get("spec_version"),
+            "state": "state" in scope,
+            "server port": type((scope.get("server") or (None, None))[1]).__name__,
+            "client port": type((scope.get("client") or (None, None))[1]).__name__,
+            "extensions": sorted(scope.get("extensions") or {}),
+            "http_version": scope.get("http_version"),
+            "scheme": scope.get("scheme"),
+        }
+    )
+    await receive()
+    await send(ACCEPT)
+    await send({"type": "websocket.close"})
+
+
+async def _records_what_it_receives(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    await send(ACCEPT)
+    while True:
+        message = await receive()
+        seen.append({k: v for k, v in message.items() if k != "type" or v != "websocket.receive"})
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+def _violation(*messages: Any, accept: bool = True) -> Callable[[Scope, Receive, Send, Seen], Any]:
+    """An app that breaks a rule: it sends *messages*, noting whether each send raised,
+    then closes if it still can, so that what the server did shows."""
+
+    async def body(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+        await receive()
+        if accept:
+            await send(ACCEPT)
+        for message in messages:
+            try:
+                await send(message)
+            except Exception:
+                seen.append("raised")
+            else:
+                seen.append("sent")
+        with contextlib.suppress(Exception):
+            await send({"type": "websocket.close"})
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(drain(receive), 1.0)
+
+    return body
+
+
+async def _receives_twice(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    await receive()
+    await send(ACCEPT)
+    seen.append((await receive())["type"])
+    try:
+        message = await asyncio.wait_for(receive(), 1.0)
+    except TimeoutError:
+        seen.append("waited")
+    except Exception:
+        seen.append("raised")
+    else:
+        seen.append(message["type"])
+
+
 def _yaat_returns(seen: Seen) -> ASGIApp:
     app = Yaat()
 
@@ -242,6 +316,37 @@ def _yaat_crashes(seen: Seen) -> ASGIApp:
         await websocket.accept()
         await websocket.send_text("hi")
         raise RuntimeError("handler crashed")
+
+    return app
+
+
+def _yaat_denies(seen: Seen) -> ASGIApp:
+    app = Yaat()
+
+    @app.websocket_route("/")
+    async def handler(websocket: WebSocket) -> None:
+        await websocket.deny(401, "log in first")
+
+    return app
+
+
+def _yaat_raises_before_accept(seen: Seen) -> ASGIApp:
+    app = Yaat()
+
+    @app.websocket_route("/")
+    async def handler(websocket: WebSocket) -> None:
+        raise RuntimeError("before accept")
+
+    return app
+
+
+def _yaat_closes_with_policy(seen: Seen) -> ASGIApp:
+    app = Yaat()
+
+    @app.websocket_route("/")
+    async def handler(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.close(1008, "bad message")
 
     return app
 
@@ -314,9 +419,102 @@ SCENARIOS = [
     Scenario(
         "client close seen by an echo app",
         raw(_echo_all),
-        actions=[("text", "x"), ("close", 1001, "going")],
+        actions=[("text", "x"), ("receive",), ("close", 1001, "going")],
     ),
     Scenario("app closes after a pause", raw(_slow_close)),
+    Scenario("app closes with 1008", raw(_close_code(1008, "policy"))),
+    Scenario("app closes with 3000", raw(_close_code(3000, "custom"))),
+    Scenario("scope fields", raw(_scope_fields)),
+    Scenario(
+        "2 MiB binary message", raw(_echo_all), actions=[("bytes", MEBIBYTE * 2), ("text", "done")]
+    ),
+    Scenario(
+        "17 MiB binary message",
+        raw(_echo_all),
+        actions=[("bytes", MEBIBYTE * 17), ("text", "done")],
+    ),
+    Scenario(
+        "empty messages reach the app",
+        raw(_records_what_it_receives),
+        actions=[("text", ""), ("bytes", b""), ("close", 1000, "")],
+    ),
+    Scenario("the client drops the connection", raw(_client_closes), actions=[("drop",)]),
+    Scenario("neither text nor bytes", raw(_violation({"type": "websocket.send"}))),
+    Scenario("text that is bytes", raw(_violation({"type": "websocket.send", "text": b"x"}))),
+    Scenario("bytes that are text", raw(_violation({"type": "websocket.send", "bytes": "x"}))),
+    Scenario("a second accept", raw(_violation(ACCEPT))),
+    Scenario(
+        "send before accept",
+        raw(_violation({"type": "websocket.send", "text": "x"}, ACCEPT, accept=False)),
+    ),
+    Scenario("an unknown message type", raw(_violation({"type": "websocket.sendd", "text": "x"}))),
+    Scenario(
+        "a denial after accept",
+        raw(_violation({"type": "websocket.http.response.start", "status": 403})),
+    ),
+    Scenario(
+        "an uppercase accept header",
+        raw(_violation({"type": "websocket.accept", "headers": [(b"X-A", b"1")]}, accept=False)),
+    ),
+    Scenario(
+        "a denial body before its start",
+        raw(_violation({"type": "websocket.http.response.body", "body": b"x"}, accept=False)),
+    ),
+    Scenario(
+        "a denial with status 99",
+        raw(_violation({"type": "websocket.http.response.start", "status": 99}, accept=False)),
+    ),
+    Scenario(
+        "a denial body that is text",
+        raw(
+            _violation(
+                {"type": "websocket.http.response.start", "status": 403},
+                {"type": "websocket.http.response.body", "body": "text"},
+                accept=False,
+            )
+        ),
+    ),
+    Scenario(
+        "a denial that stops half way",
+        raw(
+            _violation(
+                {"type": "websocket.http.response.start", "status": 403},
+                {"type": "websocket.http.response.body", "body": b"x", "more_body": True},
+                accept=False,
+            )
+        ),
+    ),
+    Scenario(
+        "headers that are text",
+        raw(_violation({"type": "websocket.accept", "headers": [("x-a", "1")]}, accept=False)),
+    ),
+    Scenario(
+        "a subprotocol that is not a str",
+        raw(_violation({"type": "websocket.accept", "subprotocol": 1}, accept=False)),
+    ),
+    Scenario("a message that is not a dict", raw(_violation(["websocket.close"]))),
+    Scenario(
+        "a receive after the disconnect",
+        raw(_receives_twice),
+        actions=[("close", 1000, "")],
+        settle=1.5,
+    ),
+    Scenario(
+        "a subprotocol set as a header",
+        raw(
+            _violation(
+                {"type": "websocket.accept", "headers": [(b"sec-websocket-protocol", b"chat")]},
+                accept=False,
+            )
+        ),
+        subprotocols=["chat"],
+    ),
+    Scenario(
+        "the server shuts down",
+        raw(_client_closes),
+        actions=[("shutdown",)],
+        process_app="tests.fidelity.process_apps:client_closes",
+    ),
     Scenario(
         "close after the client's close",
         raw(_after_client_close({"type": "websocket.close", "code": 1000})),
@@ -337,4 +535,7 @@ SCENARIOS = [
         subprotocols=["chat"],
     ),
     Scenario("yaat unknown path", _yaat_returns, path="/nowhere"),
+    Scenario("yaat handler denies with a body", _yaat_denies),
+    Scenario("yaat handler raises before accept", _yaat_raises_before_accept),
+    Scenario("yaat handler closes with 1008 and a reason", _yaat_closes_with_policy),
 ]

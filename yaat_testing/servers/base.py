@@ -10,8 +10,11 @@ Example::
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
 import socket
 from collections.abc import Callable
+from typing import Any
 
 from yaat.types import ASGIApp
 
@@ -48,6 +51,34 @@ class LiveServer(abc.ABC):
 
 
 ServerFactory = Callable[..., LiveServer]
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 a moment ago, for servers that bind by number."""
+    with contextlib.closing(loopback_socket()) as sock:
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def wait_until_listening(
+    port: int, serving: asyncio.Task[Any], timeout: float, name: str
+) -> None:
+    """Return once 127.0.0.1:*port* accepts connections; raise if *serving* ends first."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not serving.done():
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if loop.time() > deadline:
+                raise TimeoutError(f"{name} did not start within {timeout:g}s") from None
+            await asyncio.sleep(0.005)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    error = serving.exception() if not serving.cancelled() else None
+    raise RuntimeError(f"{name} did not start: {error!r}") from error
 
 
 def loopback_socket() -> socket.socket:

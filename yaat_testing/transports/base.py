@@ -86,6 +86,10 @@ class Connection(abc.ABC):
     async def receive(self, timeout: float) -> Message:
         """The app's next ``websocket.send``, or the final ``websocket.close`` (1006 if dropped)."""
 
+    def drop(self) -> None:
+        """The client's connection drops without a close frame (the network, a crash)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot drop its connection")
+
     def receive_nowait(self) -> Message | None:
         """A data message that is already there, without waiting; ``None`` by default.
 
@@ -137,6 +141,10 @@ class Transport(abc.ABC):
     async def aclose(self) -> None:
         """Stop serving: the lifespan shutdown, or stop the server.  Nothing by default."""
         return None
+
+    async def shutdown(self, grace: float) -> None:
+        """Shut the server down as SIGTERM does, with sessions open.  By default: stop."""
+        await self.aclose()
 
     @abc.abstractmethod
     async def connect(self, request: WebSocketRequest, timeout: float) -> Connection:

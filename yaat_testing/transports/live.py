@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
@@ -30,6 +31,7 @@ from yaat.protocol import DENIAL_EXTENSION, Side, WebSocketState, next_state
 from yaat.types import ASGIApp, Message, Receive, Scope, Send
 from yaat.websockets import WebSocketDisconnect
 from yaat_testing.asgi import as_asgi3
+from yaat_testing.channel import Channel
 from yaat_testing.exceptions import (
     ASGIProtocolError,
     LifespanFailed,
@@ -76,11 +78,17 @@ _ids = itertools.count(1)
 
 
 class LiveSession:
-    """What the wrapper keeps about one connection, for the test's side of it."""
+    """What the wrapper keeps about one connection, for the test's side of it.
 
-    def __init__(self, strict: Strict) -> None:
+    The app may run in the server's own loop and thread (daphne's reactor): whatever
+    the test's loop waits on is set there through ``call_soon_threadsafe``.
+    """
+
+    def __init__(self, strict: Strict, loop: asyncio.AbstractEventLoop) -> None:
         self.strict = strict
-        self.runner = AppRunner()
+        #: The test's loop.
+        self.loop = loop
+        self.runner = AppRunner(channel=Channel(loop))
         self.failures = Failures()
         #: Set when a failure is kept, so that a receive waiting on the socket stops.
         self.failed = asyncio.Event()
@@ -94,7 +102,18 @@ class LiveSession:
     def fail(self, failure: BaseException) -> None:
         """Keep *failure* for the test."""
         self.failures.add(failure)
-        self.failed.set()
+        self.in_test_loop(self.failed.set)
+
+    def in_test_loop(self, callback: Callable[[], object]) -> None:
+        """Call *callback* in the test's loop, from whichever thread runs the app."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            callback()
+        else:
+            self.loop.call_soon_threadsafe(callback)
 
 
 class LiveApp:
@@ -233,15 +252,19 @@ class LiveApp:
                 if violation is not None and session.strict.enforces(violation.rule):
                     session.fail(violation.error())
         finally:
-            session.failed.set()  # the app ended: nothing more will come
+            session.in_test_loop(session.failed.set)  # the app ended: nothing more will come
 
     async def cancel_stragglers(self, timeout: float) -> None:
         """Cancel app tasks the server left running (stuck in startup, or past its timeout)."""
-        stuck = {task for task in self._tasks if not task.done()}
-        for task in stuck:
+        loop = asyncio.get_running_loop()
+        stuck = {task for task in list(self._tasks) if not task.done()}
+        here = {task for task in stuck if task.get_loop() is loop}
+        for task in stuck - here:  # in a server's own loop: cancelled there
+            task.get_loop().call_soon_threadsafe(task.cancel)
+        for task in here:
             task.cancel()
-        if stuck:
-            await asyncio.wait(stuck, timeout=timeout)
+        if here:
+            await asyncio.wait(here, timeout=timeout)
 
 
 class LiveTransport(Transport):
@@ -318,13 +341,24 @@ class LiveTransport(Transport):
                 "shutdown", self.live_app.lifespan_failures["shutdown"]
             ) from self.live_app.lifespan_error
 
+    async def shutdown(self, grace: float) -> None:
+        """Stop the server as its SIGTERM handler does, with sessions open."""
+        if self.server_name == "granian":
+            raise NotImplementedError(
+                "granian's embedded server keeps connections open when it stops, unlike a "
+                "granian process, whose clients see 1006 at SIGTERM: use the in-memory "
+                "profile (server='granian') for shutdown tests"
+            )
+        await self.aclose()
+
     async def connect(self, request: WebSocketRequest, timeout: float) -> LiveConnection:
         if websocket_scheme(request.url) != "ws":
             raise ValueError(
                 f"live mode serves plain ws:// only (no TLS here), got {request.url!r}"
             )
         session_id = str(next(_ids))
-        session = self.live_app.sessions[session_id] = LiveSession(self.strict)
+        session = LiveSession(self.strict, asyncio.get_running_loop())
+        self.live_app.sessions[session_id] = session
         transcript = Transcript()
         transcript.record(CLIENT_TO_APP, {"type": "websocket.connect", "url": request.url})
         try:
@@ -519,6 +553,11 @@ class LiveConnection(Connection):
         await asyncio.wait({recv})
         self.failures.raise_pending()
         raise WebSocketTimeout("a message from the app", timeout, str(self.transcript))
+
+    def drop(self) -> None:
+        """Abort the TCP connection: no close frame, as when the network fails."""
+        self.transcript.record(CLIENT_TO_APP, {"type": "websocket.disconnect", "dropped": True})
+        self._ws.transport.abort()
 
     async def aclose(self, timeout: float, code: int = 1000, reason: str = "") -> None:
         await self._ws.close(code, reason)

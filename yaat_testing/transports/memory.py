@@ -12,8 +12,10 @@ spec leaves the choice open, does what its server profile says.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from yaat.constants import MAX_CLOSE_REASON_BYTES
 from yaat.protocol import DENIAL_EXTENSION, Side, WebSocketState, next_state
 from yaat.types import ASGIApp, Message, Receive, Scope, Send
 from yaat.websockets import WebSocketDisconnect
@@ -22,13 +24,13 @@ from yaat_testing.channel import Channel
 from yaat_testing.exceptions import (
     ASGIProtocolError,
     ClientDisconnected,
+    ServerRefused,
     WebSocketDenied,
     WebSocketTimeout,
 )
 from yaat_testing.lifespan import Lifespan, LifespanMode
-from yaat_testing.profiles import UVICORN, Consequence, ServerProfile
+from yaat_testing.profiles import UVICORN, CloseFix, Consequence, ServerProfile
 from yaat_testing.rules import (
-    STATE_RULES,
     Facts,
     Strict,
     Violation,
@@ -53,6 +55,7 @@ _DISCONNECTED = WebSocketState.DISCONNECTED
 _APPLICATION = Side.APPLICATION
 
 _APP_DONE = object()  # put on the client's channel when the app ends
+_DROPPED = object()  # put there when the connection drops before the handshake ends
 _HANDSHAKE_GRACE = 1.0  # how long a refusing app may take to finish, so its error is known
 
 
@@ -78,7 +81,7 @@ class MemoryTransport(Transport):
     ``strict`` enforces every ASGI rule (``True``), none (``False``), or all but some
     (``Strict(ignore=[...])``); ``raise_app_exceptions`` re-raises the app's own
     exceptions in the test.  ``lifespan`` is ``"auto"``, ``"on"`` or ``"off"``, and
-    runs when the transport is entered.
+    runs when the transport is entered, if the profile's server runs it at all.
     """
 
     def __init__(
@@ -105,13 +108,15 @@ class MemoryTransport(Transport):
         self.timeout = timeout
         self.profile = profile
         self.state = {}
-        offers = denial_response and profile.denial_extension
-        self.extensions: dict[str, Any] = {DENIAL_EXTENSION: {}} if offers else {}
+        self.extensions: dict[str, Any] = {
+            name: {} for name in profile.extensions if denial_response or name != DENIAL_EXTENSION
+        }
         self._lifespan: Lifespan | None = None
+        self._open: weakref.WeakSet[MemoryConnection] = weakref.WeakSet()
 
     async def start(self) -> None:
-        """Run the lifespan startup, unless ``lifespan="off"``."""
-        if self.lifespan != "off":
+        """Run the lifespan startup, unless ``lifespan="off"`` or the server has none."""
+        if self.lifespan != "off" and self.profile.lifespan:
             self._lifespan = Lifespan(
                 self.asgi3, state=self.state, timeout=self.timeout, mode=self.lifespan
             )
@@ -123,19 +128,42 @@ class MemoryTransport(Transport):
         if lifespan is not None:
             await lifespan.shutdown()
 
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Shut the server down as its SIGTERM does, with sessions open; then lifespan.
+
+        Each open connection gets what the profile says (uvicorn: close 1012 to the
+        client, ``websocket.disconnect`` 1012 to the app); apps get *grace* seconds
+        (the timeout by default) to end, and are cancelled after it.
+        """
+        grace = self.timeout if grace is None else grace
+        connections = [c for c in self._open if c.runner.task is not None]
+        for connection in connections:
+            connection.server_shutdown()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        for connection in connections:
+            await connection.runner.wait(max(0.0, deadline - loop.time()))
+        for connection in connections:
+            connection.server_gone()
+        await self.aclose()
+
     def build_scope(self, request: WebSocketRequest) -> Scope:
         """The ``websocket`` scope this transport's server gives the app for *request*."""
+        profile = self.profile
         return build_scope(
             request,
-            spec_version=self.profile.spec_version,
+            spec_version=profile.spec_version,
             root_path=self.root_path,
             client=self.client,
-            state=self.state,
+            state=self.state if profile.lifespan else None,
             extensions=self.extensions,
+            ports_as_str=profile.ports_as_str,
+            http_fields=profile.http_fields,
         )
 
     async def connect(self, request: WebSocketRequest, timeout: float) -> MemoryConnection:
         connection = MemoryConnection(self, self.build_scope(request))
+        self._open.add(connection)
         await connection.handshake(timeout)
         return connection
 
@@ -159,9 +187,13 @@ class MemoryConnection(Connection):
     """One app task and the two channels between it and the session."""
 
     __slots__ = (
+        "__weakref__",
         "_app_saw_disconnect",
         "_client_close",
         "_denial_extension",
+        "_denial_held",
+        "_ending",
+        "_last_disconnect",
         "_loop",
         "_offered",
         "_to_app",
@@ -196,9 +228,15 @@ class MemoryConnection(Connection):
         #: ``(code, reason)`` once the app closed or the connection dropped.
         self.closed: tuple[int, str] | None = None
         self._client_close: tuple[int, str] = (1000, "")
+        self._last_disconnect: Message = {"type": "websocket.disconnect", "code": 1005}
         self._offered = frozenset(scope["subprotocols"])
         self._denial_extension = DENIAL_EXTENSION in scope["extensions"]
         self._app_saw_disconnect = False
+        #: Why the server ends this connection itself: "shutdown", or "never" once it
+        #: will never close it (a message over a limit on some servers).
+        self._ending = ""
+        #: A denial's start this server sends with its body, or "dropped".
+        self._denial_held: Any = None
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._to_app = Channel(loop)
@@ -215,12 +253,16 @@ class MemoryConnection(Connection):
         if self._app_saw_disconnect and not channel.items:
             violation = check_receive(self.app_state, saw_disconnect=True)
             assert violation is not None
-            self._enforce(violation)  # allowed: receive() waits, as the server's does
+            self._enforce(violation)
+            if self.profile.receive_after_disconnect == "disconnect":
+                return dict(self._last_disconnect)
+            # otherwise receive() waits, as the server's does
         while not channel.items:
             await channel.wait(None)
         message: Message = channel.items.popleft()
         if message["type"] == "websocket.disconnect":
             self._app_saw_disconnect = True
+            self._last_disconnect = message
         return message
 
     async def _app_send(self, message: Message) -> None:
@@ -232,10 +274,12 @@ class MemoryConnection(Connection):
                 # is_plain_data(message), inlined: this is the busiest line of the harness
                 text, data = message.get("text"), message.get("bytes")
                 if (type(text) is str and data is None) or (type(data) is bytes and text is None):
-                    if self.client_state is _DISCONNECTED:
-                        raise ClientDisconnected("the client has disconnected")
+                    if self.client_state is _DISCONNECTED and not self._still_sends():
+                        self._after_client_left(message)
+                        return
                     self.transcript.record(APP_TO_CLIENT, message)
-                    self._to_client.put(message)
+                    if text or data or self.profile.sends_empty_messages:
+                        self._to_client.put(message)
                     return
             elif (
                 kind == "websocket.accept"
@@ -250,12 +294,20 @@ class MemoryConnection(Connection):
         self.transcript.record(APP_TO_CLIENT, message)
         facts = Facts(self.app_state, self._offered, self._denial_extension)
         for violation in check_send(facts, message):
-            if self._enforce(violation) is Consequence.ALLOW and violation.rule in STATE_RULES:
-                return  # a server that lets an illegal message pass ignores it
+            consequence = self._enforce(violation)
+            if consequence is Consequence.IGNORE:
+                return
+            lenient = self.profile.lenient.get(violation.rule)
+            if lenient is not None:
+                made = lenient(message)
+                if made is None:
+                    return
+                message = made
         self._apply(message)
 
     def _enforce(self, violation: Violation) -> Consequence:
-        """Raise for an enforced rule; otherwise do what the server does, or return ALLOW."""
+        """Raise for an enforced rule; otherwise do what the server does (RAISE and DROP
+        raise too), and return the consequence."""
         if self.strict.enforces(violation.rule):
             error = violation.error()
             self.failures.add(error)  # reported to the test even if the app swallows it
@@ -264,9 +316,26 @@ class MemoryConnection(Connection):
         consequence = self.profile.consequences[violation.rule]
         if consequence is Consequence.DROP:
             self._drop()
-        if consequence is not Consequence.ALLOW:
+        if consequence is Consequence.RAISE or consequence is Consequence.DROP:
             raise violation.error()
         return consequence
+
+    def _still_sends(self) -> bool:
+        """After the client's close: whether this server still delivers the app's messages."""
+        return self.profile.sends_until_disconnect_read and not self._app_saw_disconnect
+
+    def _after_client_left(self, message: Message) -> None:
+        """A message after the client's close: raise, or be ignored, as the server does."""
+        kind = message.get("type")
+        consequence = (
+            self.profile.close_after_client_close
+            if kind == "websocket.close"
+            else self.profile.send_after_client_close
+        )
+        if kind == "websocket.close":
+            self.app_state = _DISCONNECTED
+        if consequence is not Consequence.IGNORE:
+            raise ClientDisconnected("the client has disconnected")
 
     def _apply(self, message: Message) -> None:
         """Deliver a message that passed the rules, and move the application state on."""
@@ -274,33 +343,47 @@ class MemoryConnection(Connection):
         target = next_state(_APPLICATION, state, message)
         assert target is not None
         kind = message["type"]
+        if (
+            self.client_state is _DISCONNECTED
+            and state is _CONNECTED
+            and (kind != "websocket.send" or not self._still_sends())
+        ):
+            self._after_client_left(message)
+            return
         if kind == "websocket.send":
             self._deliver(message)
             return
-        if self.client_state is _DISCONNECTED and state is _CONNECTED:
-            # A close after the client's: the closing handshake is under way, and the
-            # server ignores it (uvicorn's websockets-sansio does).
-            self.app_state = target
+        if kind == "websocket.close" and state is _CONNECTED:
+            self._close(message)
             return
+        profile = self.profile
         self.app_state = target
+        if kind.startswith("websocket.http.response."):
+            if not profile.sends_denial or self._denial_held == "dropped":
+                return  # this server takes the denial and sends nothing
+            if not profile.streams_denial_body:
+                if kind == "websocket.http.response.start":
+                    self._denial_held = message  # sent with its body, in one piece
+                    return
+                if message.get("more_body"):
+                    self._denial_held = "dropped"  # a body in parts: the denial is lost
+                    return
+                start, self._denial_held = self._denial_held, None
+                self._to_client.put(start)
         if kind == "websocket.accept":
             pairs = header_pairs(message.get("headers", [])) or []
             self.subprotocol = message.get("subprotocol")
-            self.accept_headers = [(name.lower(), value) for name, value in pairs]
-        elif kind == "websocket.close" and state is _CONNECTED:
-            code, reason = message.get("code", 1000), message.get("reason") or ""
-            self.closed = (code, reason)
-            self._to_app.put({"type": "websocket.disconnect", "code": code, "reason": reason})
-            message = {"type": "websocket.close", "code": code, "reason": reason}
+            if profile.sends_accept_headers:
+                self.accept_headers = [(name.lower(), value) for name, value in pairs]
         elif target is _DISCONNECTED:  # a close before accept, or the denial's last body
             self._to_app.put({"type": "websocket.disconnect", "code": 1006})
         self._to_client.put(message)
 
     def _deliver(self, message: Message) -> None:
-        """A ``websocket.send`` as the server sends it: the bytes win, and neither is nothing."""
-        if self.client_state is _DISCONNECTED:
-            raise ClientDisconnected("the client has disconnected")
+        """A ``websocket.send`` as the server sends it: one kind, and nothing for none."""
         text, data = message.get("text"), message.get("bytes")
+        if not (text or data) and not self.profile.sends_empty_messages:
+            return
         if data is not None:
             if type(data) is not bytes or text is not None:
                 message = {"type": "websocket.send", "bytes": bytes(data)}
@@ -308,12 +391,46 @@ class MemoryConnection(Connection):
         elif text is not None:
             self._to_client.put(message)
 
-    def _drop(self) -> None:
-        """The connection drops, as a real server's does when it fails mid-connection."""
+    def _close(self, message: Message) -> None:
+        """The app's close after accept, with what the server does to its code and reason."""
+        profile = self.profile
+        code, reason = message.get("code", 1000), message.get("reason") or ""
+        fixes = [profile.close_code_fix(code)] if isinstance(code, int) else [CloseFix.DROP]
+        if not isinstance(reason, str) or len(reason.encode("utf-8")) > MAX_CLOSE_REASON_BYTES:
+            fixes.append(profile.long_close_reason)
+        for fix in fixes:
+            if fix is CloseFix.RAISE:
+                raise ServerRefused(
+                    f"{profile.name} cannot send close code {code!r} with reason {reason!r:.40}",
+                    "send a code and a reason this server takes (docs/servers.md)",
+                )
+            if fix is CloseFix.DROP:
+                self._drop()
+                raise ServerRefused(
+                    f"{profile.name} drops the connection for close code {code!r} with "
+                    f"reason {reason!r:.40}",
+                    "send a valid code and a reason of at most 123 UTF-8 bytes",
+                )
+            if fix is CloseFix.CODE_1000:
+                code, reason = 1000, ""
+            elif fix is CloseFix.TRUNCATE:
+                reason = reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
+        if not profile.sends_close_reason:
+            reason = ""
         self.app_state = _DISCONNECTED
-        self.closed = (1006, "")
+        self.closed = (code, reason)
+        self._to_app.put({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self._to_client.put({"type": "websocket.close", "code": code, "reason": reason})
+
+    def _drop(self) -> None:
+        """The connection drops, as a real server's does when it fails on a message."""
+        if self.app_state is _CONNECTING or self.app_state is _RESPONSE:
+            self._to_client.put(_DROPPED)
+        else:
+            self.closed = (1006, "")
+            self._to_client.put({"type": "websocket.close", "code": 1006, "reason": ""})
+        self.app_state = _DISCONNECTED
         self._to_app.put({"type": "websocket.disconnect", "code": 1006})
-        self._to_client.put({"type": "websocket.close", "code": 1006, "reason": ""})
 
     def _on_app_end(self, runner: AppRunner) -> None:
         if runner.error is not None:
@@ -323,9 +440,44 @@ class MemoryConnection(Connection):
             violation = check_return(self.app_state, runner.result)
             if violation is not None and self.strict.enforces(violation.rule):
                 self.failures.add(violation.error())
-        if self.app_state is _CONNECTED and self.closed is None:
-            self.closed = (1006, "")  # the app ended without closing: the server drops it
+        if (
+            self.app_state is _CONNECTED
+            and self.closed is None
+            and self.client_state is not _DISCONNECTED
+            and not self._ending
+        ):
+            # The app ended without closing: the server closes, or never does.
+            profile = self.profile
+            code = profile.raise_after_accept if runner.error else profile.return_after_accept
+            if code is not None:
+                self.closed = (code, "")
+                self._to_client.put({"type": "websocket.close", "code": code, "reason": ""})
+                return
         self._to_client.put(_APP_DONE)
+
+    # -- the server's own end ---------------------------------------------------------
+
+    def server_shutdown(self) -> None:
+        """The server shuts down: tell the app and the client what the profile says."""
+        profile = self.profile
+        if self.client_state is not _CONNECTED or self.closed is not None:
+            return
+        self._ending = "shutdown"
+        if profile.shutdown_disconnect is not None:
+            self._to_app.put({"type": "websocket.disconnect", "code": profile.shutdown_disconnect})
+        if profile.shutdown_close is not None and profile.shutdown_disconnect is not None:
+            self._server_closes(profile.shutdown_close)
+
+    def server_gone(self) -> None:
+        """The server's grace period is over: the client sees its last close, if any."""
+        close = self.profile.shutdown_close
+        if self.closed is None and self.client_state is _CONNECTED and close is not None:
+            self._server_closes(close)
+
+    def _server_closes(self, code: int) -> None:
+        self.closed = (code, "")
+        self.app_state = _DISCONNECTED
+        self._to_client.put({"type": "websocket.close", "code": code, "reason": ""})
 
     # -- the client's side ------------------------------------------------------------
 
@@ -342,13 +494,14 @@ class MemoryConnection(Connection):
             raise
         profile = self.profile
         if first is _APP_DONE:
-            if self.runner.error is not None:
-                await self._denied(
-                    profile.raise_before_accept_status, "the app raised before accepting"
-                )
-            await self._denied(
-                profile.return_before_accept_status, "the app ended before accepting"
-            )
+            raised = self.runner.error is not None
+            status = profile.raise_before_accept if raised else profile.return_before_accept
+            why = "the app raised before accepting" if raised else "the app ended before accepting"
+            if status is None:
+                self._handshake_dropped(why)
+            await self._denied(status, why)
+        if first is _DROPPED:
+            self._handshake_dropped("the server failed on what the app sent")
         kind = first["type"]
         if kind == "websocket.accept":
             if self.subprotocol is not None and self.subprotocol not in self._offered:
@@ -364,12 +517,14 @@ class MemoryConnection(Connection):
             return
         if kind == "websocket.close":
             await self._denied(
-                profile.close_before_accept_status,
+                profile.close_before_accept,
                 close=(first.get("code", 1000), first.get("reason") or ""),
             )
         status, headers, body = first["status"], list(first.get("headers", [])), []
         while True:
             part = await self._next(timeout, "the rest of the denial response")
+            if part is _DROPPED:
+                self._handshake_dropped("the server failed on the denial response")
             if part is _APP_DONE:
                 self._incomplete_denial()
             body.append(bytes(part.get("body", b"")))
@@ -390,12 +545,19 @@ class MemoryConnection(Connection):
         self._to_client.close()
         self.failures.raise_pending()
         if status == 500 and not body:
-            body = b"Internal Server Error"
+            body = self.profile.error_body
         if close is None:
             raise WebSocketDenied(status, headers or [], body, why)
         raise WebSocketDenied(
             status, headers or [], body, close_code=close[0], close_reason=str(close[1])
         )
+
+    def _handshake_dropped(self, why: str) -> NoReturn:
+        """No HTTP answer: the server dropped the connection, which a client reports as 1006."""
+        self.client_state = _DISCONNECTED
+        self._to_client.close()
+        self.failures.raise_pending()
+        raise WebSocketDisconnect(1006, f"the connection dropped during the handshake: {why}")
 
     def _incomplete_denial(self) -> NoReturn:
         """The app ended mid-denial: uvicorn sends nothing and drops the connection."""
@@ -431,9 +593,53 @@ class MemoryConnection(Connection):
             self.failures.raise_pending()
         self.transcript.record(CLIENT_TO_APP, message)
         if message["type"] == "websocket.disconnect":
-            self.client_state = _DISCONNECTED
-            self._client_close = (message.get("code", 1000), message.get("reason") or "")
+            self._client_closes(message.get("code", 1000), message.get("reason") or "")
+            return
+        size = _size(message)
+        if size > self.profile.max_message_size:
+            self._too_big(size)
+            return
+        if self.profile.receive_has_both_keys:
+            message = {"type": "websocket.receive", "bytes": None, "text": None, **message}
         self._to_app.put(message)
+
+    def _client_closes(self, code: int, reason: str) -> None:
+        """The client's close: what the app is told, and the close the server answers."""
+        profile = self.profile
+        self.client_state = _DISCONNECTED
+        echo = code if profile.close_echo == "client" else profile.close_echo
+        self._client_close = (echo, reason if echo == code else "")
+        if self.closed is None:
+            self.closed = self._client_close
+        told = code if profile.disconnect_code == "client" else profile.disconnect_code
+        disconnect: Message = {"type": "websocket.disconnect", "code": told}
+        if profile.disconnect_reason:
+            disconnect["reason"] = reason
+        self._to_app.put(disconnect)
+
+    def _too_big(self, size: int) -> None:
+        """A message over the server's limit: it closes (or hangs), and tells the app."""
+        to_client, to_app = self.profile.too_big
+        limit = self.profile.max_message_size
+        self.client_state = _DISCONNECTED
+        code, reason = to_app
+        disconnect: Message = {"type": "websocket.disconnect", "code": code}
+        if self.profile.disconnect_reason:
+            disconnect["reason"] = reason.format(size=size, limit=limit)
+        self._to_app.put(disconnect)
+        if to_client is None:
+            self._ending = "never"
+            return
+        code, reason = to_client
+        self.closed = (code, reason.format(size=size, limit=limit))
+        self._to_client.put({"type": "websocket.close", "code": code, "reason": self.closed[1]})
+
+    def drop(self) -> None:
+        """The client's connection drops, with no close frame: the app is told so."""
+        self.transcript.record(CLIENT_TO_APP, {"type": "websocket.disconnect", "dropped": True})
+        self.client_state = _DISCONNECTED
+        self.closed = self.closed or (1006, "")
+        self._to_app.put({"type": "websocket.disconnect", "code": self.profile.drop_code})
 
     async def receive(self, timeout: float) -> Message:
         channel = self._to_client
@@ -441,13 +647,12 @@ class MemoryConnection(Connection):
             item = channel.items.popleft()
         else:
             item = await self._next(timeout, "a message from the app")
-        if item is _APP_DONE:
-            if self.client_state is _DISCONNECTED:  # the client left first
-                code, reason = self._client_close
-            else:  # the app ended without closing: a real server drops the connection
-                self.client_state = _DISCONNECTED
-                code, reason = 1006, ""
-            return {"type": "websocket.close", "code": code, "reason": reason}
+        while item is _APP_DONE:
+            if self.client_state is _DISCONNECTED and self._ending != "never":
+                code, reason = self.closed or self._client_close  # the client left first
+                return {"type": "websocket.close", "code": code, "reason": reason}
+            # The app ended and the server never closes: nothing more will come.
+            item = await self._next(timeout, "a message from the app")
         message: Message = item
         if message["type"] == "websocket.close":
             self.client_state = _DISCONNECTED
@@ -463,7 +668,7 @@ class MemoryConnection(Connection):
         if not items or self.failures.first is not None:
             return None
         head = items[0]
-        if head is _APP_DONE or head.get("type") != "websocket.send":
+        if head is _APP_DONE or head is _DROPPED or head.get("type") != "websocket.send":
             return None
         message: Message = items.popleft()
         return message
@@ -480,3 +685,12 @@ class MemoryConnection(Connection):
         self.failures.reported = True
         self._to_client.close()
         await self.runner.cancel(_HANDSHAKE_GRACE)
+
+
+def _size(message: Message) -> int:
+    """The payload size of a ``websocket.receive`` message, in bytes."""
+    data = message.get("bytes")
+    if data is not None:
+        return len(data)
+    text = message.get("text")
+    return len(text.encode("utf-8")) if isinstance(text, str) else 0
