@@ -253,3 +253,50 @@ async def test_the_fast_paths_agree_with_check_send_and_the_table(
             assert target is not None
             state = target
         assert connection.app_state is state, message
+
+
+# -- what only a server profile says ----------------------------------------------------
+
+
+async def _waits_for_disconnect(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await receive()
+        await send(ACCEPT)
+        seen.append(await receive())
+
+
+seen: list[Message] = []
+
+
+@pytest.mark.parametrize(("server", "code"), [("uvicorn", 1005), ("hypercorn", 1006)])
+async def test_a_dropped_client_is_reported_with_the_servers_code(server: str, code: int) -> None:
+    seen.clear()
+    async with TestClient(_waits_for_disconnect, server=server) as client:
+        async with client.websocket_connect("/") as ws:
+            await ws.drop()
+            assert (ws.close_code, ws.close_reason) == (1006, "")
+    assert seen == [{"type": "websocket.disconnect", "code": code}]
+
+
+@pytest.mark.parametrize(
+    ("server", "close", "app"),
+    [("uvicorn", 1012, [{"type": "websocket.disconnect", "code": 1012}]), ("hypercorn", 1011, [])],
+)
+async def test_a_shutdown_ends_open_sessions_as_the_server_does(
+    server: str, close: int, app: list[Message]
+) -> None:
+    seen.clear()
+    async with TestClient(_waits_for_disconnect, server=server) as client:
+        async with client.websocket_connect("/") as ws:
+            await client.shutdown(grace=0.05)  # hypercorn's app is cancelled after it
+            assert (await ws.receive_close()).code == close
+    assert seen == app
+
+
+async def test_a_message_over_the_servers_limit() -> None:
+    seen.clear()
+    async with TestClient(_waits_for_disconnect, server="daphne") as client:
+        async with client.websocket_connect("/") as ws:
+            await ws.send_bytes(bytes(2**20 + 1))  # daphne takes 1 MiB
+            assert await ws.receive_close() == (1006, "")
+    assert seen == [{"type": "websocket.disconnect", "code": 1006}]

@@ -18,7 +18,9 @@ def test_a_profile_that_forgets_a_rule_is_refused() -> None:
         ValueError,
         match=r"profile 'partial' says nothing about \['accept-subprotocol-header', 'accept-subprotocol-type', 'app-return-value'",
     ):
-        ServerProfile("partial", "a partial server", "2.4", True, {"close-code": Consequence.DROP})
+        ServerProfile(
+            "partial", "a partial server", "2.4", (), consequences={"close-code": Consequence.DROP}
+        )
 
 
 def test_uvicorn_raises_in_send_for_every_message_out_of_place() -> None:
@@ -27,3 +29,38 @@ def test_uvicorn_raises_in_send_for_every_message_out_of_place() -> None:
     for rule in STATE_RULES - {"denial-incomplete"}:
         assert UVICORN.consequences[rule] is Consequence.RAISE, rule
     assert UVICORN.consequences["denial-incomplete"] is Consequence.DROP
+
+
+def test_close_codes_each_server_refuses() -> None:
+    from yaat_testing.profiles import DAPHNE, UVICORN_WSPROTO, CloseFix
+
+    assert UVICORN.close_code_fix(1008) is None
+    assert UVICORN.close_code_fix(1006) is CloseFix.DROP
+    assert UVICORN_WSPROTO.close_code_fix(1005) is CloseFix.CODE_1000
+    assert UVICORN_WSPROTO.close_code_fix(999) is CloseFix.DROP
+    assert DAPHNE.close_code_fix(1008) is CloseFix.RAISE  # autobahn: 1000 or 3000-4999
+    assert DAPHNE.close_code_fix(3000) is None
+    assert DAPHNE.scope_fields() == {
+        "spec_version": None,
+        "state": False,
+        "ports as str": False,
+        "http_version and scheme": False,
+        "extensions": [],
+    }
+
+
+def test_a_profile_must_say_how_it_allows_a_rule() -> None:
+    from yaat_testing.profiles import _consequences
+
+    with pytest.raises(
+        ValueError, match=r"allows \['header-name-case', 'text-and-bytes'\] without saying how"
+    ):
+        ServerProfile(
+            "vague",
+            "a vague server",
+            "2.4",
+            (),
+            consequences=_consequences(text_and_bytes=Consequence.ALLOW),
+        )
+    with pytest.raises(ValueError, match="no rule 'text-and-bites'"):
+        _consequences(text_and_bites=Consequence.ALLOW)

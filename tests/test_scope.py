@@ -63,3 +63,13 @@ def test_http_urls_map_to_ws_and_other_schemes_are_refused() -> None:
         ValueError, match="a WebSocket URL needs the ws, wss, http or https scheme, got 'ftp://t/'"
     ):
         build_scope(WebSocketRequest("ftp://t/"))
+
+
+def test_what_servers_leave_out_or_spell_otherwise() -> None:
+    daphne = build_scope(WebSocketRequest("ws://t/"), spec_version=None, http_fields=False)
+    assert "spec_version" not in daphne["asgi"]
+    assert "http_version" not in daphne
+    assert "scheme" not in daphne
+    granian = build_scope(WebSocketRequest("ws://t:8000/"), ports_as_str=True)
+    assert granian["server"] == ("t", "8000")
+    assert granian["client"] == ("testclient", "50000")
