@@ -1,4 +1,5 @@
-"""Shared fixtures: a real uvicorn server on loopback, and a leaked-task check."""
+"""Shared fixtures: a real uvicorn server and a private redis-server on loopback, and a
+leaked-task check."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import asyncio
 import contextlib
 import inspect
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import uvicorn
 
+from tests.redis_server import RedisServer, running_redis
 from yaat.types import ASGIApp
 
 pytest_plugins = ["pytester"]
@@ -68,3 +70,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         function = getattr(item, "function", None)
         if function is not None and inspect.iscoroutinefunction(function):
             item.fixturenames.insert(0, "no_leaked_tasks")  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server for this test, stopped after it."""
+    try:
+        with running_redis() as server:
+            yield server
+    except FileNotFoundError as missing:
+        pytest.fail(str(missing))

@@ -1,52 +1,42 @@
-"""A chat with rooms: an HTML page on ``/`` and JSON messages over ``/ws/{room}``.
+"""A chat with rooms: an HTML page on ``/`` and JSON messages over ``/ws/{room}?name=``.
 
-Serve it with ``yaat run examples.chat:app`` and open http://127.0.0.1:8000/.
+Serve it with ``yaat run examples.chat:app`` and open http://127.0.0.1:8000/.  With
+``YAAT_REDIS_URL=redis://127.0.0.1:6379/0`` in the environment, rooms go through Redis,
+so that several processes (``yaat run ... --port 8001``) share them.
 
-Each client sends ``{"name": ..., "text": ...}``; every member of the room receives
-``{"type": "message", "name": ..., "text": ...}``, and ``{"type": "join"|"leave", ...}``
-notices when someone arrives or goes.
+Each client sends ``{"text": ...}``; every member of the room receives
+``{"type": "message", "name": ..., "text": ...}``, and ``{"type": "join"|"leave",
+"name": ..., "room": ...}`` when someone arrives or goes.  A message that could not be
+delivered (Redis unreachable) is answered, to its sender only, with ``{"type": "error",
+"text": ...}``.  Anything but a JSON text message closes with 1003, a malformed one with
+1008.  A member that falls far behind is closed with 1013 (see ``yaat.rooms``).
 """
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
-from typing import Any
+import logging
+import os
 
-from yaat import HTMLResponse, Request, Yaat
+from yaat import HTMLResponse, PubSubUnavailable, RedisPubSub, Request, Rooms, Yaat
 from yaat.constants import WebSocketCloseEvent
-from yaat.websockets import WebSocket, WebSocketDecodeError, WebSocketDisconnect
+from yaat.websockets import WebSocket, WebSocketDecodeError, WebSocketMessageTypeError
 
 MAX_NAME = 32
 MAX_TEXT = 2000
+#: The environment variable naming a Redis URL; without it, rooms live in this process.
+REDIS_URL_VARIABLE = "YAAT_REDIS_URL"
+
+logger = logging.getLogger("examples.chat")
 
 
-class Rooms:
-    """Who is in which room, and how to tell all of them something."""
-
-    def __init__(self) -> None:
-        self.members: dict[str, set[WebSocket]] = defaultdict(set)
-
-    async def broadcast(self, room: str, message: dict[str, Any]) -> None:
-        # Encoded once for the whole room; a member that has gone is dropped.
-        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
-        for member in list(self.members.get(room, ())):
-            try:
-                await member.send_text(text)
-            except WebSocketDisconnect:
-                self.members[room].discard(member)
-
-    def join(self, room: str, websocket: WebSocket) -> None:
-        self.members[room].add(websocket)
-
-    def leave(self, room: str, websocket: WebSocket) -> None:
-        self.members[room].discard(websocket)
-        if not self.members[room]:
-            del self.members[room]
+def make_rooms() -> Rooms:
+    """Rooms through Redis when ``YAAT_REDIS_URL`` names it, in this process otherwise."""
+    url = os.environ.get(REDIS_URL_VARIABLE)
+    return Rooms(RedisPubSub(url) if url else None)
 
 
-app = Yaat()
-rooms = Rooms()
+rooms = make_rooms()
+app = Yaat(on_startup=[rooms.connect], on_shutdown=[rooms.disconnect])
 
 
 @app.route("/")
@@ -56,27 +46,38 @@ async def home(request: Request) -> HTMLResponse:
 
 @app.websocket_route("/ws/{room}")
 async def chat(websocket: WebSocket, room: str) -> None:
-    name = websocket.query_params.get("name", "anonymous")[:MAX_NAME]
+    name = websocket.query_params.get("name", "anonymous")[:MAX_NAME] or "anonymous"
     await websocket.accept()
-    rooms.join(room, websocket)
-    await rooms.broadcast(room, {"type": "join", "name": name, "room": room})
+    async with rooms.join(room, websocket):
+        await notify(room, {"type": "join", "name": name, "room": room})
+        try:
+            await converse(websocket, room, name)
+        finally:
+            await notify(room, {"type": "leave", "name": name, "room": room})
+
+
+async def converse(websocket: WebSocket, room: str, name: str) -> None:
+    """Publish what the member says, until it leaves or breaks the protocol."""
     try:
-        while True:
-            try:
-                data = await websocket.receive_json()
-            except WebSocketDecodeError:
-                await websocket.close(WebSocketCloseEvent.UNSUPPORTED_DATA, "send JSON")
-                return
+        async for data in websocket.iter_json():
             text = data.get("text") if isinstance(data, dict) else None
             if not isinstance(text, str) or len(text) > MAX_TEXT:
                 await websocket.close(WebSocketCloseEvent.POLICY_VIOLATION, "bad message")
                 return
-            await rooms.broadcast(room, {"type": "message", "name": name, "text": text})
-    except WebSocketDisconnect:
-        pass
-    finally:
-        rooms.leave(room, websocket)
-        await rooms.broadcast(room, {"type": "leave", "name": name, "room": room})
+            try:
+                await rooms.publish_json(room, {"type": "message", "name": name, "text": text})
+            except PubSubUnavailable:
+                await websocket.send_json({"type": "error", "text": "not delivered: try again"})
+    except (WebSocketDecodeError, WebSocketMessageTypeError):
+        await websocket.close(WebSocketCloseEvent.UNSUPPORTED_DATA, "send JSON text")
+
+
+async def notify(room: str, notice: dict[str, str]) -> None:
+    """A join or leave notice: lost, with a warning, while Redis is unreachable."""
+    try:
+        await rooms.publish_json(room, notice)
+    except PubSubUnavailable as error:
+        logger.warning("%s notice not delivered: %s", notice["type"], error)
 
 
 PAGE = """<!doctype html>
@@ -116,6 +117,7 @@ document.getElementById("join").onsubmit = (event) => {
   socket.onmessage = (event) => {
     const data = JSON.parse(event.data);
     if (data.type === "message") show(`${data.name}: ${data.text}`);
+    else if (data.type === "error") show(data.text, true);
     else show(`${data.name} ${data.type === "join" ? "joined" : "left"} ${data.room}`, true);
   };
   socket.onclose = (event) => show(`disconnected (${event.code}${event.reason ? ": " + event.reason : ""})`, true);

@@ -17,7 +17,6 @@ from websockets.asyncio.client import connect
 
 from conftest import serve
 from examples.chat import app as chat_app
-from examples.chat import rooms
 from yaat import Yaat
 from yaat.websockets import WebSocket
 from yaat_testing import TestClient, WebSocketSession
@@ -96,7 +95,6 @@ async def test_two_hundred_live_clients_echo_a_thousand_messages_each() -> None:
 
 @pytest.mark.live
 async def test_a_live_chat_room_of_fifty_delivers_all_five_thousand_messages() -> None:
-    rooms.members.clear()
     clients, per_client = 50, 100
     async with serve(chat_app) as base:
         host = urlsplit(base).netloc

@@ -291,15 +291,20 @@ async def test_a_send_to_a_vanished_peer_raises_disconnect_1006() -> None:
         await websocket.send_text("x")
     assert caught.value.code == WsClose.ABNORMAL_CLOSURE
     assert isinstance(caught.value.__cause__, OSError)
-    assert websocket.application_state is WebSocketState.DISCONNECTED
+    # The peer left: the application closed nothing, and every call now says the peer left.
+    assert websocket.application_state is WebSocketState.CONNECTED
+    assert websocket.gone == (1006, "")
+    with pytest.raises(WebSocketDisconnect, match="code 1006"):
+        await websocket.send_bytes(b"x")
     await websocket.close()  # a no-op now, not an error
+    assert websocket.application_state is WebSocketState.DISCONNECTED
 
 
 async def test_sending_after_the_client_disconnected_raises_disconnect() -> None:
     websocket, wire = await connected(disconnect(1001))
     with pytest.raises(WebSocketDisconnect, match="code 1001"):
         await websocket.receive_text()
-    with pytest.raises(WebSocketDisconnect, match="code 1001: the client already disconnected"):
+    with pytest.raises(WebSocketDisconnect, match="code 1001"):
         await websocket.send_text("too late")
     assert len(wire.sent) == 1
 
@@ -391,15 +396,13 @@ async def test_a_disconnect_without_code_means_1005() -> None:
         await websocket.receive_bytes()
 
 
-async def test_receiving_after_disconnect_names_the_fix() -> None:
-    websocket, _ = await connected(disconnect())
-    with pytest.raises(WebSocketDisconnect, match="code 1000"):
-        await websocket.receive_text()
-    with pytest.raises(
-        WebSocketStateError,
-        match=r"receive_text\(\) after the client disconnected: the client state is DISCONNECTED \(allowed here: nothing\); stop receiving",
-    ):
-        await websocket.receive_text()
+async def test_receiving_after_disconnect_raises_disconnect_again() -> None:
+    websocket, _ = await connected(disconnect(4001, "bye"))
+    for _ in range(2):  # every receive, in every task, says the client left
+        with pytest.raises(WebSocketDisconnect, match="code 4001: bye"):
+            await websocket.receive_text()
+    with pytest.raises(WebSocketDisconnect, match="code 4001: bye"):
+        await websocket.receive()
 
 
 async def test_receiving_before_accept_names_the_fix() -> None:
@@ -576,3 +579,42 @@ def test_disconnect_defaults() -> None:
 
 def test_json_used_by_send_json_is_compact_and_unicode() -> None:
     assert json.dumps({"a": "é"}, separators=(",", ":"), ensure_ascii=False) == '{"a":"é"}'
+
+
+# -- the peer-gone contract -------------------------------------------------------------
+
+
+async def test_a_send_that_found_the_peer_gone_lets_receive_read_what_came_first() -> None:
+    # Another task's send failed: this task still reads what the client sent before it
+    # went, then the client's own close code, never a WebSocketStateError.
+    websocket, wire = await connected(text("last words"), disconnect(1001, "going"))
+    wire.send_error = BrokenPipeError()
+    with pytest.raises(WebSocketDisconnect, match="code 1006"):
+        await websocket.send_text("to a member that left")
+    assert await websocket.receive_text() == "last words"
+    with pytest.raises(WebSocketDisconnect, match="code 1001: going"):
+        await websocket.receive_text()
+    with pytest.raises(WebSocketDisconnect, match="code 1001: going"):  # now the real code
+        await websocket.send_text("again")
+    assert [t async for t in websocket.iter_text()] == []  # iterators end cleanly
+
+
+async def test_state_errors_only_for_the_applications_own_misuse() -> None:
+    websocket, _ = await connected(disconnect(1000))
+    with pytest.raises(WebSocketDisconnect, match="code 1000"):
+        await websocket.receive_text()
+    await websocket.close()  # the client left: nothing to close, no error
+    with pytest.raises(
+        WebSocketStateError, match=r"send_text\(\) after close\(\): the application"
+    ):
+        await websocket.send_text("the application closed it itself")
+
+
+async def test_after_close_receiving_waits_for_the_clients_close() -> None:
+    # Data the client sent before it saw the close is dropped (RFC 6455 section 1.4).
+    websocket, wire = await connected(text("in flight"), disconnect(1000, "bye"))
+    await websocket.close(4000)
+    assert wire.sent[-1] == {"type": "websocket.close", "code": 4000}
+    assert [t async for t in websocket.iter_text()] == []  # a room's close ends the loop
+    with pytest.raises(WebSocketDisconnect, match="code 1000: bye"):
+        await websocket.receive_bytes()

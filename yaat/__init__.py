@@ -12,8 +12,10 @@
 from yaat.app import Yaat
 from yaat.constants import WebSocketCloseEvent
 from yaat.protocol import WebSocketState
+from yaat.pubsub import MemoryPubSub, PubSub, PubSubUnavailable, RedisPubSub
 from yaat.requests import HTTPConnection, Request
 from yaat.responses import HTMLResponse, JSONResponse, Response, TextResponse
+from yaat.rooms import Member, Rooms
 from yaat.routing import Router
 from yaat.websockets import (
     ASGISpecVersionError,
@@ -31,8 +33,14 @@ __all__ = [
     "HTMLResponse",
     "HTTPConnection",
     "JSONResponse",
+    "Member",
+    "MemoryPubSub",
+    "PubSub",
+    "PubSubUnavailable",
+    "RedisPubSub",
     "Request",
     "Response",
+    "Rooms",
     "Router",
     "TextResponse",
     "WebSocket",

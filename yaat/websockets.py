@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from functools import cached_property
@@ -187,6 +186,12 @@ class WebSocket(HTTPConnection):
     ...     await websocket.accept()
     ...     await websocket.send_json({"hello": websocket.query_params.get("name")})
     ...     await websocket.close()
+
+    Once the client is gone (its close arrived, or the server reports it gone), every
+    ``send_*`` and ``receive_*`` raises :class:`WebSocketDisconnect` with its close code,
+    whichever task calls it, and ``iter_*`` ends.  After ``close()``, ``receive_*``
+    waits for the client's close and raises it too.  :class:`WebSocketStateError` is
+    the application's own misuse only: a send before ``accept()`` or after ``close()``.
     """
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -202,7 +207,9 @@ class WebSocket(HTTPConnection):
         self.client_state = WebSocketState.CONNECTING
         #: What the application has sent: CONNECTING until accept(), close() or deny().
         self.application_state = WebSocketState.CONNECTING
-        self._disconnect_code = 1006
+        #: ``(code, reason)`` once the client is known gone: its disconnect arrived, or a
+        #: send failed because the transport is gone (1006 until the disconnect tells).
+        self.gone: tuple[int, str] | None = None
 
     # -- connection data (url, headers, query_params, ... come from HTTPConnection) ---
 
@@ -229,10 +236,17 @@ class WebSocket(HTTPConnection):
     async def _receive_message(self, call: str) -> Message:
         state = self.client_state
         if not allowed(_CLIENT, state):
+            if state is _DISCONNECTED:
+                raise self._disconnected()
             raise WebSocketStateError(call, state, side="client")
         message = await self._receive()
         self._check_received(call, message)
         return message
+
+    def _disconnected(self) -> WebSocketDisconnect:
+        """What every call raises once the client is gone, whichever task makes it."""
+        code, reason = self.gone or (1006, "")
+        return WebSocketDisconnect(code, reason)
 
     def _check_received(self, call: str, message: Message) -> None:
         """Check a received message against the client state, and move the state on."""
@@ -242,13 +256,14 @@ class WebSocket(HTTPConnection):
             raise WebSocketStateError(f"{call} got {message.get('type')!r}", state, side="client")
         self.client_state = target
         if message["type"] == "websocket.disconnect":
-            self._disconnect_code = int(message.get("code", 1005))
+            self.gone = (int(message.get("code", 1005)), str(message.get("reason") or ""))
 
     async def send(self, message: Message) -> None:
         """Send a raw ASGI message, checking it against the application state.
 
-        A server that reports the peer gone (``OSError``, ASGI spec 2.4) raises
-        ``WebSocketDisconnect(1006)``.
+        Once the client is gone (its disconnect arrived, or the server reports it gone
+        with ``OSError``, ASGI spec 2.4), this raises ``WebSocketDisconnect`` with its
+        close code: 1006 if it dropped without a close frame.
         """
         await self._send_message(f"send({message.get('type')!r})", message)
 
@@ -257,6 +272,8 @@ class WebSocket(HTTPConnection):
         target = next_state(_APPLICATION, state, message)
         if target is None:
             raise WebSocketStateError(call, state)
+        if self.gone is not None and state is not WebSocketState.CONNECTING:
+            raise self._disconnected()
         await self._send_or_disconnect(message)
         self.application_state = target
 
@@ -265,8 +282,12 @@ class WebSocket(HTTPConnection):
         try:
             await self._send(message)
         except OSError as exc:
-            self.application_state = self.client_state = _DISCONNECTED
-            raise WebSocketDisconnect(1006, "the server reports the peer gone") from exc
+            # The application did not close anything: its state stays.  Every call from
+            # now on, in any task, raises WebSocketDisconnect, until the disconnect
+            # arrives with the client's own code.
+            if self.gone is None:
+                self.gone = (1006, "")
+            raise self._disconnected() from exc
 
     # -- handshake --------------------------------------------------------------------
 
@@ -293,7 +314,7 @@ class WebSocket(HTTPConnection):
         if self.client_state is WebSocketState.CONNECTING:
             connect = await self._receive_message("accept()")
             if connect["type"] == "websocket.disconnect":
-                raise WebSocketDisconnect(self._disconnect_code, connect.get("reason"))
+                raise self._disconnected()
         await self._send_message("accept()", message)
 
     def _accept_headers(self, headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -389,15 +410,17 @@ class WebSocket(HTTPConnection):
                 raise ValueError(f"close({code!r}, {reason!r}): {problem}")
         if self.application_state is WebSocketState.RESPONSE:
             raise WebSocketStateError("close()", self.application_state)
-        if self.client_state is WebSocketState.DISCONNECTED:
+        if self.gone is not None:
             # The client is gone: there is nobody to send a close frame to.
             self.application_state = WebSocketState.DISCONNECTED
             return
         message: Message = {"type": "websocket.close", "code": int(code)}
         if reason and self.spec_version >= (2, 3):
             message["reason"] = reason
-        with contextlib.suppress(WebSocketDisconnect):
+        try:
             await self._send_message("close()", message)
+        except WebSocketDisconnect:  # gone as we closed: closed all the same
+            self.application_state = WebSocketState.DISCONNECTED
 
     # -- data -------------------------------------------------------------------------
 
@@ -427,14 +450,16 @@ class WebSocket(HTTPConnection):
     async def _send_data(self, call: str, message: Message) -> None:
         if self.application_state is not _CONNECTED:
             raise WebSocketStateError(call, self.application_state)
-        if self.client_state is _DISCONNECTED:
-            raise WebSocketDisconnect(self._disconnect_code, "the client already disconnected")
+        if self.gone is not None:
+            raise self._disconnected()
         # Connected on both sides, a data message changes no state: send it directly.
         await self._send_or_disconnect(message)
 
     async def _receive_data(self, call: str, key: str) -> Any:
         """The ``text`` or ``bytes`` (*key*) of the next message."""
         if self.application_state is not _CONNECTED:
+            if self.application_state is _DISCONNECTED:
+                await self._until_disconnect(call)
             raise WebSocketStateError(call, self.application_state)
         if self.client_state is _CONNECTED:
             message = await self._receive()  # the fast path: no state change on data
@@ -443,11 +468,22 @@ class WebSocket(HTTPConnection):
         else:
             message = await self._receive_message(call)
         if message["type"] == "websocket.disconnect":
-            raise WebSocketDisconnect(self._disconnect_code, message.get("reason"))
+            raise self._disconnected()
         data = message.get(key)
         if type(data) is not (str if key == "text" else bytes):
             raise WebSocketMessageTypeError(call, message)
         return data
+
+    async def _until_disconnect(self, call: str) -> None:
+        """After a close (the handler's, or a room's): wait for the client's close and
+        raise ``WebSocketDisconnect``.  Data the client sent before it saw the close is
+        dropped, as RFC 6455 section 1.4 says."""
+        while True:
+            if self.gone is not None:
+                raise self._disconnected()
+            message = await self._receive_message(call)
+            if message["type"] == "websocket.disconnect":
+                raise self._disconnected()
 
     async def receive_text(self) -> str:
         """Receive a text message; ``WebSocketDisconnect`` when the client leaves."""

@@ -198,6 +198,21 @@ class ServerProfile:
     #: the client: never closed.
     too_big: tuple[tuple[int, str] | None, tuple[int, str]] = ((1009, ""), (1009, ""))
 
+    #: Whether a ``websocket.close`` that one task sends while another waits in
+    #: ``receive()`` is sent at once; otherwise it waits until that ``receive()``
+    #: returns (the client leaves), and the client never gets the close.
+    sends_close_while_receive_waits: bool = True
+
+    # -- a client that does not read -------------------------------------------------
+    #: Payload bytes the server and the OS hold for a client that reads nothing, before
+    #: the app's ``send()`` waits (measured on loopback here; the kernel's buffers set
+    #: it); ``None``: ``send()`` never waits and the server buffers without bound.
+    send_buffer: int | None = 4_020_000
+    #: Whether a ``send()`` that waits has written its message already, so that it is
+    #: delivered even if the send is cancelled; otherwise the send waits first and a
+    #: cancelled one is lost.
+    writes_before_waiting: bool = False
+
     # -- shutdown --------------------------------------------------------------------
     #: The close code a client gets at shutdown (SIGTERM); ``None``: nothing, ever.
     shutdown_close: int | None = 1012
@@ -368,6 +383,8 @@ HYPERCORN = ServerProfile(
     send_after_client_close=_I,
     receive_has_both_keys=True,
     too_big=(None, (1006, "")),
+    send_buffer=4_040_000,
+    writes_before_waiting=True,
     shutdown_close=1011,
     shutdown_disconnect=None,
     consequences=_consequences(
@@ -402,6 +419,8 @@ GRANIAN = ServerProfile(
     receive_after_disconnect="disconnect",
     send_after_client_close=_I,
     too_big=((1005, ""), (1005, "")),
+    send_buffer=3_970_000,
+    sends_close_while_receive_waits=False,
     shutdown_close=1006,
     shutdown_disconnect=1005,  # most runs: the process may exit before the app hears it
     consequences=_consequences(
@@ -449,6 +468,7 @@ DAPHNE = ServerProfile(
     send_after_client_close=_I,
     max_message_size=2**20,
     too_big=((1006, ""), (1006, "")),
+    send_buffer=None,  # Twisted buffers without bound: 20 MB held for one client here
     raise_after_accept=1011,
     shutdown_close=1006,
     shutdown_disconnect=None,

@@ -53,6 +53,8 @@ class WebSocketSession:
         self.close_code: int | None = None
         #: The close reason, once the app closed.
         self.close_reason: str | None = None
+        #: Whether reading is paused (:meth:`pause_reading`).
+        self.reading_paused = False
         transcripts = defaults.current().transcripts
         if transcripts is not None:
             transcripts.append(connection.transcript)
@@ -131,6 +133,11 @@ class WebSocketSession:
             return {"type": "websocket.close", "code": self.close_code, "reason": self.close_reason}
         if self._receiving is not None:
             raise ConcurrentReceiveError(call, self._receiving)
+        if self.reading_paused:
+            raise RuntimeError(
+                f"{call} while reading is paused: probably you called pause_reading() to "
+                "play a client that does not read; call resume_reading() before receiving"
+            )
         self._receiving = call
         try:
             message = await self._connection.receive(self.timeout if timeout is None else timeout)
@@ -154,9 +161,30 @@ class WebSocketSession:
         The sync API calls it from its own thread: the connection only hands over a
         plain data message at the head of its channel, which only this side takes.
         """
-        if self.state is not _CONNECTED or self._receiving is not None:
+        if self.state is not _CONNECTED or self._receiving is not None or self.reading_paused:
             return None
         return self._connection.receive_nowait()
+
+    # -- flow control -----------------------------------------------------------------
+
+    def pause_reading(self, buffer: int | None = None) -> None:
+        """Stop reading, as a client that is slow or stuck: the app's sends pile up.
+
+        Once *buffer* payload bytes are waiting, the app's next ``send()`` waits until
+        :meth:`resume_reading`, as on a real server once its buffers and the OS's are
+        full.  By default *buffer* is what the server profile measured
+        (``profile.send_buffer``, about 4 MB on uvicorn); a small one makes a test fast.
+        Live, the real server's and OS's buffers apply and *buffer* is not used.
+        """
+        if buffer is not None and (not isinstance(buffer, int) or buffer < 0):
+            raise ValueError(f"pause_reading(buffer=...) takes a byte count >= 0, got {buffer!r}")
+        self._connection.pause_reading(buffer)
+        self.reading_paused = True
+
+    def resume_reading(self) -> None:
+        """Read again: what piled up arrives in order, and a waiting ``send()`` goes on."""
+        self._connection.resume_reading()
+        self.reading_paused = False
 
     async def receive_json(self, mode: JSONMode = "text", timeout: float | None = None) -> Any:
         """The next message parsed as JSON, from text or (``mode="bytes"``) UTF-8 bytes."""

@@ -201,6 +201,23 @@ class SyncWebSocketSession:
         """Assert that the app sends nothing for *within* seconds."""
         self._call(self.session.assert_nothing_received, within)
 
+    @property
+    def reading_paused(self) -> bool:
+        """Whether reading is paused (:meth:`pause_reading`)."""
+        return self.session.reading_paused
+
+    def pause_reading(self, buffer: int | None = None) -> None:
+        """Stop reading: once *buffer* bytes wait, the app's ``send()`` waits too."""
+        self._call(self._in_loop, self.session.pause_reading, buffer)
+
+    def resume_reading(self) -> None:
+        """Read again: what piled up arrives in order, and a waiting ``send()`` goes on."""
+        self._call(self._in_loop, self.session.resume_reading)
+
+    @staticmethod
+    async def _in_loop(function: Callable[..., None], *args: Any) -> None:
+        function(*args)  # in the loop's thread, after the sends posted before
+
     def close(self, code: int = 1000, reason: str = "", timeout: float | None = None) -> None:
         """Disconnect, then wait (bounded) for the app to finish."""
         self._call(self.session.close, code, reason, timeout)

@@ -65,13 +65,16 @@ async def in_memory(scenario: Scenario, server: str = "uvicorn") -> Outcome:
                             if action[0] == "text"
                             else ws.send_bytes(action[1])
                         )
-                while outcome.close is None:
-                    message = await ws.receive(timeout=MEMORY_TIMEOUT)
-                    if message["type"] == "websocket.close":
-                        outcome.close = (message["code"], message["reason"])
-                        break
-                    kind = "text" if message.get("text") is not None else "bytes"
-                    outcome.messages.append((kind, message[kind]))
+                try:
+                    while outcome.close is None:
+                        message = await ws.receive(timeout=MEMORY_TIMEOUT)
+                        if message["type"] == "websocket.close":
+                            outcome.close = (message["code"], message["reason"])
+                            break
+                        kind = "text" if message.get("text") is not None else "bytes"
+                        outcome.messages.append((kind, message[kind]))
+                except WebSocketTimeout:
+                    pass  # nothing came: the client leaves, as the live client does
         except WebSocketDenied as denied:
             outcome = Outcome("denied", status=denied.status_code, body=denied.body)
         except (ASGIProtocolError, WebSocketDisconnect):  # the client failed the handshake

@@ -372,11 +372,30 @@ async def _slow_close(scope: Scope, receive: Receive, send: Send, seen: Seen) ->
     await send({"type": "websocket.close", "code": 1001})
 
 
+async def _close_from_another_task(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
+    """A close sent by a second task while the handler waits in receive(): a room's way."""
+    await receive()
+    await send(ACCEPT)
+
+    async def closer() -> None:
+        await asyncio.sleep(0.05)
+        await send({"type": "websocket.close", "code": 4013, "reason": "bye"})
+        seen.append("close returned")
+
+    task = asyncio.ensure_future(closer())
+    try:
+        seen.append((await receive())["type"])
+        await task
+    finally:
+        task.cancel()
+
+
 MEBIBYTE = bytes(range(256)) * 4096
 
 SCENARIOS = [
     Scenario("happy path", raw(_echo), actions=[("text", "hello")]),
     Scenario("close with a reason", raw(_close_reason)),
+    Scenario("close from another task while receive waits", raw(_close_from_another_task)),
     Scenario("close before accept", raw(_close_before_accept)),
     Scenario("denial response with a body", raw(_denial)),
     Scenario("raise before accept", raw(_raise_before)),

@@ -51,3 +51,16 @@ class GranianServer(LiveServer):
                 await asyncio.wait({task}, timeout=self.timeout)
             with contextlib.suppress(BaseException):
                 task.result()
+            await _granian_watchers_ended(min(self.timeout, 1.0))
+
+
+async def _granian_watchers_ended(timeout: float) -> None:
+    """Wait (bounded) for the tasks granian made to watch its Rust futures: it cancels
+    them as it stops, and they end a few loop turns later."""
+    watchers = {
+        task
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "__qualname__", "").endswith("future_watcher")
+    }
+    if watchers:
+        await asyncio.wait(watchers, timeout=timeout)

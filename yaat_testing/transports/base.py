@@ -90,6 +90,15 @@ class Connection(abc.ABC):
         """The client's connection drops without a close frame (the network, a crash)."""
         raise NotImplementedError(f"{type(self).__name__} cannot drop its connection")
 
+    def pause_reading(self, buffer: int | None) -> None:
+        """Stop reading: once *buffer* payload bytes wait (``None``: as many as the
+        server and the OS hold), the app's ``send()`` waits, as on a real server."""
+        raise NotImplementedError(f"{type(self).__name__} cannot pause reading")
+
+    def resume_reading(self) -> None:
+        """Read again: a waiting ``send()`` goes on."""
+        raise NotImplementedError(f"{type(self).__name__} cannot pause reading")
+
     def receive_nowait(self) -> Message | None:
         """A data message that is already there, without waiting; ``None`` by default.
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
@@ -294,6 +295,8 @@ class LiveTransport(Transport):
         self.timeout = timeout
         self.live_app = LiveApp(app, strict=self.strict, raise_app_exceptions=raise_app_exceptions)
         self.server: LiveServer | None = None
+        #: The client connections not closed yet: aborted when the transport closes.
+        self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
 
     @property
     def state(self) -> dict[str, Any]:  # type: ignore[override]
@@ -335,6 +338,9 @@ class LiveTransport(Transport):
         server, self.server = self.server, None
         if server is not None:
             await server.stop()
+        for client in list(self._clients):  # sessions the test left open: a client that
+            client.transport.abort()  # outlives its server would leak its socket
+        await asyncio.sleep(0)  # the transports close on the next turn of the loop
         await self.live_app.cancel_stragglers(self.timeout)
         if "shutdown" in self.live_app.lifespan_failures:
             raise LifespanFailed(
@@ -366,6 +372,7 @@ class LiveTransport(Transport):
         except BaseException:
             del self.live_app.sessions[session_id]  # no connection came of it
             raise
+        self._clients.add(websocket)
         return LiveConnection(self, session_id, session, websocket, transcript)
 
     async def _open(
@@ -553,6 +560,14 @@ class LiveConnection(Connection):
         await asyncio.wait({recv})
         self.failures.raise_pending()
         raise WebSocketTimeout("a message from the app", timeout, str(self.transcript))
+
+    def pause_reading(self, buffer: int | None) -> None:
+        """Stop reading the socket: the server's and the OS's own buffers fill, then the
+        app's ``send()`` waits.  *buffer* is for the in-memory transport only."""
+        self._ws.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._ws.transport.resume_reading()
 
     def drop(self) -> None:
         """Abort the TCP connection: no close frame, as when the network fails."""

@@ -123,7 +123,12 @@ class MemoryTransport(Transport):
             await self._lifespan.startup()
 
     async def aclose(self) -> None:
-        """Run the lifespan shutdown."""
+        """Stop the apps of sessions still open, as a stopping server does; then run the
+        lifespan shutdown."""
+        for connection in list(self._open):
+            task = connection.runner.task
+            if task is not None and not task.done():
+                await connection.abandon()
         lifespan, self._lifespan = self._lifespan, None
         if lifespan is not None:
             await lifespan.shutdown()
@@ -189,13 +194,18 @@ class MemoryConnection(Connection):
     __slots__ = (
         "__weakref__",
         "_app_saw_disconnect",
+        "_buffered",
         "_client_close",
+        "_close_waits",
         "_denial_extension",
         "_denial_held",
         "_ending",
         "_last_disconnect",
         "_loop",
         "_offered",
+        "_read_limit",
+        "_reader",
+        "_receiving",
         "_to_app",
         "_to_client",
         "accept_headers",
@@ -237,6 +247,13 @@ class MemoryConnection(Connection):
         self._ending = ""
         #: A denial's start this server sends with its body, or "dropped".
         self._denial_held: Any = None
+        #: While the client does not read: the buffer after which the app's send() waits
+        #: (None while it reads), the payload bytes waiting, and the send's wake-up.
+        self._read_limit: int | None = None
+        self._buffered = 0
+        self._reader: asyncio.Future[None] | None = None
+        self._receiving: asyncio.Task[Any] | None = None
+        self._close_waits: asyncio.Future[None] | None = None
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._to_app = Channel(loop)
@@ -257,8 +274,17 @@ class MemoryConnection(Connection):
             if self.profile.receive_after_disconnect == "disconnect":
                 return dict(self._last_disconnect)
             # otherwise receive() waits, as the server's does
-        while not channel.items:
-            await channel.wait(None)
+        if not channel.items:
+            # Which task waits: a close from another one hangs on some servers (granian).
+            self._receiving = asyncio.current_task()
+            try:
+                while not channel.items:
+                    await channel.wait(None)
+            finally:
+                self._receiving = None
+                close_waits, self._close_waits = self._close_waits, None
+                if close_waits is not None and not close_waits.done():
+                    close_waits.set_result(None)
         message: Message = channel.items.popleft()
         if message["type"] == "websocket.disconnect":
             self._app_saw_disconnect = True
@@ -266,6 +292,9 @@ class MemoryConnection(Connection):
         return message
 
     async def _app_send(self, message: Message) -> None:
+        if self._read_limit is not None:
+            await self._send_to_paused_reader(message)
+            return
         # Fast paths for the messages sent most.  tests/test_memory.py proves that each
         # takes only messages the rules pass and the table allows, with the same result.
         if type(message) is dict:
@@ -291,6 +320,20 @@ class MemoryConnection(Connection):
                 self.subprotocol = message.get("subprotocol")
                 self._to_client.put(message)
                 return
+        if (
+            not self.profile.sends_close_while_receive_waits
+            and self._receiving is not None
+            and self._receiving is not asyncio.current_task()
+            and type(message) is dict
+            and message.get("type") == "websocket.close"
+        ):
+            # As on this server: it waits until that receive() returns (the client left).
+            self._close_waits = self._loop.create_future()
+            await self._close_waits
+        self._take(message)
+
+    def _take(self, message: Message) -> None:
+        """Check *message* against the rules and do what the server does with it."""
         self.transcript.record(APP_TO_CLIENT, message)
         facts = Facts(self.app_state, self._offered, self._denial_extension)
         for violation in check_send(facts, message):
@@ -304,6 +347,46 @@ class MemoryConnection(Connection):
                     return
                 message = made
         self._apply(message)
+
+    async def _send_to_paused_reader(self, message: Message) -> None:
+        """A send while the client does not read: it waits once the buffer is full.
+
+        As on the server: either it waits first, and a cancelled send is lost
+        (uvicorn, granian), or it writes and then waits (hypercorn).
+        """
+        if self.profile.writes_before_waiting:
+            self._take(message)
+            self._buffered += _size(message)
+            await self._until_read()
+        else:
+            await self._until_read()
+            self._take(message)
+            self._buffered += _size(message)
+
+    def _buffer_full(self) -> bool:
+        return self._read_limit is not None and self._buffered >= self._read_limit
+
+    async def _until_read(self) -> None:
+        """Wait while the client does not read and its buffer is full."""
+        while self._buffer_full() and self.client_state is not _DISCONNECTED and not self._ending:
+            self._reader = self._loop.create_future()
+            await self._reader
+
+    def _wake_sender(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None and not reader.done():
+            reader.set_result(None)
+
+    def pause_reading(self, buffer: int | None) -> None:
+        if self.profile.send_buffer is None:
+            return  # this server buffers without bound: the app's send() never waits
+        self._read_limit = self.profile.send_buffer if buffer is None else buffer
+        self._buffered = sum(_size(item) for item in self._to_client.items if type(item) is dict)
+
+    def resume_reading(self) -> None:
+        self._read_limit = None
+        self._buffered = 0
+        self._wake_sender()
 
     def _enforce(self, violation: Violation) -> Consequence:
         """Raise for an enforced rule; otherwise do what the server does (RAISE and DROP
@@ -449,6 +532,8 @@ class MemoryConnection(Connection):
             # The app ended without closing: the server closes, or never does.
             profile = self.profile
             code = profile.raise_after_accept if runner.error else profile.return_after_accept
+            if code is not None and self._buffer_full() and not profile.writes_before_waiting:
+                code = 1006  # its close frame waits behind a full buffer: it aborts instead
             if code is not None:
                 self.closed = (code, "")
                 self._to_client.put({"type": "websocket.close", "code": code, "reason": ""})
@@ -463,6 +548,7 @@ class MemoryConnection(Connection):
         if self.client_state is not _CONNECTED or self.closed is not None:
             return
         self._ending = "shutdown"
+        self._wake_sender()
         if profile.shutdown_disconnect is not None:
             self._to_app.put({"type": "websocket.disconnect", "code": profile.shutdown_disconnect})
         if profile.shutdown_close is not None and profile.shutdown_disconnect is not None:
@@ -607,6 +693,7 @@ class MemoryConnection(Connection):
         """The client's close: what the app is told, and the close the server answers."""
         profile = self.profile
         self.client_state = _DISCONNECTED
+        self._wake_sender()
         echo = code if profile.close_echo == "client" else profile.close_echo
         self._client_close = (echo, reason if echo == code else "")
         if self.closed is None:
@@ -622,6 +709,7 @@ class MemoryConnection(Connection):
         to_client, to_app = self.profile.too_big
         limit = self.profile.max_message_size
         self.client_state = _DISCONNECTED
+        self._wake_sender()
         code, reason = to_app
         disconnect: Message = {"type": "websocket.disconnect", "code": code}
         if self.profile.disconnect_reason:
@@ -639,6 +727,7 @@ class MemoryConnection(Connection):
         self.transcript.record(CLIENT_TO_APP, {"type": "websocket.disconnect", "dropped": True})
         self.client_state = _DISCONNECTED
         self.closed = self.closed or (1006, "")
+        self._wake_sender()
         self._to_app.put({"type": "websocket.disconnect", "code": self.profile.drop_code})
 
     async def receive(self, timeout: float) -> Message:
@@ -683,12 +772,13 @@ class MemoryConnection(Connection):
 
     async def abandon(self) -> None:
         self.failures.reported = True
+        self.resume_reading()
         self._to_client.close()
         await self.runner.cancel(_HANDSHAKE_GRACE)
 
 
 def _size(message: Message) -> int:
-    """The payload size of a ``websocket.receive`` message, in bytes."""
+    """The payload size of a ``websocket.receive`` or ``websocket.send`` message, in bytes."""
     data = message.get("bytes")
     if data is not None:
         return len(data)
