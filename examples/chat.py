@@ -9,7 +9,9 @@ Each client sends ``{"text": ...}``; every member of the room receives
 "name": ..., "room": ...}`` when someone arrives or goes.  A message that could not be
 delivered (Redis unreachable) is answered, to its sender only, with ``{"type": "error",
 "text": ...}``.  Anything but a JSON text message closes with 1003, a malformed one with
-1008.  A member that falls far behind is closed with 1013 (see ``yaat.rooms``).
+1008, one over 16 KiB with 1009 before it is parsed.  A member that falls far behind is
+closed with 1013 (see ``yaat.rooms``).  Pages of other sites get HTTP 403 (``Origin``
+is checked: the same origin only).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from yaat.websockets import WebSocket, WebSocketDecodeError, WebSocketMessageTyp
 
 MAX_NAME = 32
 MAX_TEXT = 2000
+#: The largest message: MAX_TEXT characters of up to 4 UTF-8 bytes each, escaped in JSON.
+MAX_MESSAGE_BYTES = 16 * 1024
 #: The environment variable naming a Redis URL; without it, rooms live in this process.
 REDIS_URL_VARIABLE = "YAAT_REDIS_URL"
 
@@ -44,7 +48,9 @@ async def home(request: Request) -> HTMLResponse:
     return HTMLResponse(PAGE)
 
 
-@app.websocket_route("/ws/{room}")
+# Pages of other sites are refused (the default: the same origin only), and so is a
+# message larger than the longest text, in JSON, could be.
+@app.websocket_route("/ws/{room}", max_message_size=MAX_MESSAGE_BYTES)
 async def chat(websocket: WebSocket, room: str) -> None:
     name = websocket.query_params.get("name", "anonymous")[:MAX_NAME] or "anonymous"
     await websocket.accept()

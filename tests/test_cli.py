@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import signal
+import time
 from pathlib import Path
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from tests.served import served
-from yaat.cli import build_parser, main
-
-ROOT = Path(__file__).resolve().parent.parent
+from yaat.cli import GRACEFUL_SHUTDOWN_TIMEOUT, main
 
 
 @pytest.mark.live
@@ -27,10 +32,114 @@ def test_the_app_must_be_module_colon_attribute(capsys: pytest.CaptureFixture[st
     assert "expected 'module:attribute', got 'examples.chat'" in capsys.readouterr().err
 
 
-def test_the_parser_documents_its_options() -> None:
-    args = build_parser().parse_args(
-        ["run", "m:app", "--host", "0.0.0.0", "--port", "9000", "--reload"]
-    )
-    assert (args.app, args.host, args.port, args.reload) == ("m:app", "0.0.0.0", 9000, True)
-    with pytest.raises(SystemExit, match="2"):
-        build_parser().parse_args([])
+def test_yaat_run_is_uvicorns_command_with_yaats_defaults(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["run", "--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "Usage: yaat run [OPTIONS] APP" in shown
+    for option in (
+        "--ws-max-size",
+        "--ws-ping-interval",
+        "--ws-per-message-deflate",
+        "--workers",
+        "--limit-concurrency",
+        "--timeout-graceful-shutdown",
+        "--log-level",
+        "--proxy-headers",
+        "--forwarded-allow-ips",
+        "--root-path",
+        "--ssl-certfile",
+        "--ws-max-queue",
+        "--ws [",
+    ):
+        assert option in shown
+    assert "[default: (the app's largest max_message_size, 1048576 unless it says" in shown
+    assert f"graceful shutdown. [default: ({GRACEFUL_SHUTDOWN_TIMEOUT})]" in shown
+
+
+def test_a_bad_option_is_uvicorns_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "examples.chat:app", "--ws-max-size", "big"]) == 2
+    assert "'big' is not a valid integer" in capsys.readouterr().err
+
+
+def test_yaat_lists_its_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit, match="0"):
+        main(["--help"])
+    assert "serve an ASGI app with uvicorn" in capsys.readouterr().out
+
+
+@pytest.mark.live
+async def test_the_server_refuses_a_message_over_the_apps_limit() -> None:
+    # The demo's one WebSocket route takes 16 KiB: yaat run gives uvicorn that limit.
+    async with served("examples.chat:app") as server:
+        async with connect(server.ws("/ws/r?name=x"), compression=None) as ws:
+            await ws.recv()  # the join notice
+            await ws.send(json.dumps({"text": "x" * 20_000}))
+            with pytest.raises(ConnectionClosedError) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1009
+    assert "Traceback" not in server.stderr
+
+
+@pytest.mark.live
+@pytest.mark.slow
+async def test_compressed_large_messages_leave_the_servers_memory_alone() -> None:
+    # 32 clients, each sending 16 MiB of zeros that deflate to 16 KB on the wire.
+    async with served("examples.chat:app", "--ws-per-message-deflate", "true") as server:
+        before = rss(server.process.pid)
+
+        async def bomb() -> int | None:
+            async with connect(server.ws("/ws/bomb"), compression="deflate", max_size=None) as ws:
+                await ws.recv()
+                await ws.send(bytes(16 * 2**20))
+                with contextlib.suppress(ConnectionClosed):
+                    async with asyncio.timeout(10):
+                        async for _ in ws:  # the others' join notices, then the close
+                            pass
+                return ws.close_code
+
+        codes = await asyncio.gather(*(bomb() for _ in range(32)))
+        grown = rss(server.process.pid) - before
+    assert set(codes) == {1009}
+    assert grown < 64 * 2**20, f"the server grew by {grown / 2**20:.0f} MiB"
+
+
+def rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+@pytest.mark.live
+@pytest.mark.slow
+async def test_sigterm_ends_within_the_bound_whatever_clients_and_handlers_do(
+    tmp_path: Path,
+) -> None:
+    # Plain uvicorn waits for ever here ("Waiting for background tasks to complete"),
+    # and on_shutdown never runs: the stubborn handler never ends.
+    mark = tmp_path / "shutdown"
+    env = {"YAAT_TEST_SHUTDOWN_MARK": str(mark)}
+    async with served("tests.apps.shutdown:app", env=env) as server:
+        stuck = await connect(server.ws("/ws"), max_queue=1)
+        await stuck.send("flood")
+        await asyncio.sleep(0.5)
+        stuck.transport.pause_reading()  # it never reads again: the server's send waits
+        stubborn = await connect(server.ws("/stubborn"))
+        readers = [await connect(server.ws("/ws")) for _ in range(2)]
+        for ws in readers:
+            await ws.send("hello")
+            assert await ws.recv() == "hello"
+        started = time.monotonic()
+        await server.terminate(timeout=GRACEFUL_SHUTDOWN_TIMEOUT + 10)
+        took = time.monotonic() - started
+        for ws in [*readers, stubborn]:
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            assert ws.close_code == 1012  # uvicorn's "service restart"
+        stuck.transport.abort()
+    assert took < GRACEFUL_SHUTDOWN_TIMEOUT + 5
+    assert server.process.returncode == -signal.SIGTERM  # uvicorn re-raises the signal
+    assert mark.read_text() == "on_shutdown ran"

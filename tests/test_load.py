@@ -26,7 +26,7 @@ memory_only = pytest.mark.yaat_memory_only("an in-memory load test; the live one
 
 
 def echo_app() -> Yaat:
-    app = Yaat()
+    app = Yaat(max_message_size=16 * 2**20)  # as large as uvicorn's own limit
 
     @app.websocket_route("/echo")
     async def echo(websocket: WebSocket) -> None:

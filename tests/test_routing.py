@@ -373,3 +373,86 @@ def test_lookup_visits_only_the_path_not_every_route() -> None:
     # One static child per route at the root, each holding one parameter child.
     assert len(router._root.static) == 1000
     assert all(len(node.params) == 1 for node in router._root.static.values())
+
+
+# -- empty segments and WebSocket settings --------------------------------------------------
+
+
+async def test_an_empty_segment_never_matches_a_parameter() -> None:
+    app = Yaat()
+
+    @app.websocket_route("/ws/{room}")
+    async def room(websocket: WebSocket, room: str) -> None:
+        await websocket.accept()
+        await websocket.send_text(room)
+
+    async with TestClient(app) as client:
+        for path in ("/ws/", "/ws//"):
+            with pytest.raises(WebSocketDenied, match="403"):
+                async with client.websocket_connect(path):
+                    pass
+        async with client.websocket_connect("/ws/lobby") as ws:
+            assert await ws.receive_text() == "lobby"
+
+
+def size_app() -> Yaat:
+    app = Yaat(max_message_size=1_000)
+
+    @app.websocket_route("/ws")
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        async for text in websocket.iter_text():
+            await websocket.send_text(f"{len(text)} characters")
+
+    @app.websocket_route("/big", max_message_size=10_000)
+    async def big(websocket: WebSocket) -> None:
+        await websocket.accept()
+        async for data in websocket.iter_bytes():
+            await websocket.send_text(f"{len(data)} bytes")
+
+    return app
+
+
+async def test_a_message_over_the_limit_closes_with_1009_before_it_is_parsed() -> None:
+    async with TestClient(size_app()) as client:
+        async with client.websocket_connect("/ws") as ws:
+            await ws.send_text("é" * 500)  # 1,000 bytes: at the limit
+            assert await ws.receive_text() == "500 characters"
+            await ws.send_text("é" * 501)  # 1,002 bytes
+            assert await ws.receive_close() == (
+                1009,
+                "message too big (1002 bytes; the limit is 1000)",
+            )
+        async with client.websocket_connect("/big") as ws:  # the route's own limit
+            await ws.send_bytes(b"x" * 10_000)
+            assert await ws.receive_text() == "10000 bytes"
+            await ws.send_bytes(b"x" * 10_001)
+            assert (await ws.receive_close()).code == 1009
+
+
+def test_the_largest_limit_is_what_yaat_run_gives_the_server() -> None:
+    assert Yaat().largest_message_size() == 2**20  # no routes: the default
+    assert Yaat(max_message_size=10).largest_message_size() == 10
+    assert size_app().largest_message_size() == 10_000
+    app, inner = Yaat(max_message_size=100), Router(max_message_size=5_000)
+
+    @inner.websocket_route("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.close()
+
+    app.mount("/inner", inner)
+    assert app.largest_message_size() == 5_000
+    app.mount("/raw", size_app(), websocket=False)  # mounted as a router: its own limits
+    assert app.largest_message_size() == 10_000
+
+    async def asgi(scope: object, receive: object, send: object) -> None: ...
+
+    app.mount("/asgi", asgi)  # an ASGI app's limit is unknown: the app's default counts
+    assert app.largest_message_size() == 10_000
+
+
+def test_bad_limits_are_refused() -> None:
+    with pytest.raises(ValueError, match="max_message_size is a number of bytes >= 1, got 0"):
+        Yaat(max_message_size=0)
+    with pytest.raises(ValueError, match="got '1MB'"):
+        Router().add_websocket_route("/ws", size_app, max_message_size="1MB")  # type: ignore[arg-type]

@@ -618,3 +618,27 @@ async def test_after_close_receiving_waits_for_the_clients_close() -> None:
     assert [t async for t in websocket.iter_text()] == []  # a room's close ends the loop
     with pytest.raises(WebSocketDisconnect, match="code 1000: bye"):
         await websocket.receive_bytes()
+
+
+async def test_a_message_over_the_limit_raises_1009_for_every_call_after_it() -> None:
+    websocket, wire = await connected(text("é" * 3), binary(b"x" * 7), text("late"))
+    websocket.max_message_size = 6
+    assert await websocket.receive_text() == "ééé"  # 6 bytes: at the limit
+    with pytest.raises(WebSocketDisconnect, match=r"code 1009: message too big \(7 bytes"):
+        await websocket.receive_bytes()
+    assert wire.sent[-1] == {
+        "type": "websocket.close",
+        "code": 1009,
+        "reason": "message too big (7 bytes; the limit is 6)",
+    }
+    with pytest.raises(WebSocketDisconnect, match="code 1009"):
+        await websocket.send_text("after")
+    assert [t async for t in websocket.iter_text()] == []
+
+
+async def test_raw_receive_applies_the_limit_too() -> None:
+    websocket, wire = await connected(text("x" * 11))
+    websocket.max_message_size = 10
+    with pytest.raises(WebSocketDisconnect, match="code 1009"):
+        await websocket.receive()
+    assert wire.sent[-1]["code"] == 1009

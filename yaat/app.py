@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -30,6 +30,11 @@ class Yaat(Router):
     ``lifespan`` is an async context manager factory, as in Starlette; a mapping it
     yields is copied into ``scope["state"]``, which handlers read as
     ``websocket.state``.
+
+    ``allowed_origins`` lists the web pages' origins that may open its WebSockets (by
+    default, the same origin only: see :mod:`yaat.origins`); ``max_message_size`` is the
+    largest message a client may send, in bytes (1 MiB by default).  Routes may override
+    both.
     """
 
     def __init__(
@@ -37,8 +42,11 @@ class Yaat(Router):
         on_startup: Sequence[Hook] = (),
         on_shutdown: Sequence[Hook] = (),
         lifespan: Lifespan | None = None,
+        *,
+        allowed_origins: Iterable[str] | None = None,
+        max_message_size: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(allowed_origins=allowed_origins, max_message_size=max_message_size)
         for hook in (*on_startup, *on_shutdown):
             if not callable(hook):
                 raise TypeError(f"on_startup and on_shutdown take callables, got {hook!r}")

@@ -41,6 +41,10 @@ class WebSocketCloseEvent(enum.IntEnum):
 #: The longest close reason a close frame can carry: 125 payload bytes minus the code.
 MAX_CLOSE_REASON_BYTES = 123
 
+#: The largest message a client may send, in bytes, unless an app or route says
+#: otherwise; ``yaat run`` gives the server the same limit.  uvicorn's own is 16 MiB.
+DEFAULT_MAX_MESSAGE_SIZE = 2**20
+
 
 def close_code_problem(code: object) -> str | None:
     """Say why *code* may not be sent in a close frame, or return ``None`` if it may.

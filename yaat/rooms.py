@@ -200,7 +200,7 @@ class Member:
     async def _close_evicted(self) -> None:
         code, reason = EVICTION
         with contextlib.suppress(Exception):  # the client may be gone by now: done
-            await self.websocket.close(code, reason)
+            await self.websocket._close_on_behalf(code, reason)
 
 
 class Suspended:

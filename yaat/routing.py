@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
+from yaat.constants import DEFAULT_MAX_MESSAGE_SIZE
+from yaat.origins import OriginPolicy
 from yaat.protocol import WebSocketState
 from yaat.requests import Request
 from yaat.responses import Response, TextResponse
@@ -35,6 +37,41 @@ _INT = re.compile(r"[-+]?[0-9]+", re.ASCII)
 _FLOAT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", re.ASCII)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 _MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class WebSocketSettings:
+    """What a WebSocket route checks before its handler runs, and while it receives.
+
+    A route's own settings win over its router's, a router's over those of the routers
+    it is mounted in; the defaults are the same origin and
+    :data:`~yaat.constants.DEFAULT_MAX_MESSAGE_SIZE`.
+    """
+
+    origins: OriginPolicy = field(default_factory=OriginPolicy)
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+
+    def overridden(
+        self, origins: OriginPolicy | None, max_message_size: int | None
+    ) -> WebSocketSettings:
+        if origins is None and max_message_size is None:
+            return self
+        return WebSocketSettings(
+            self.origins if origins is None else origins,
+            self.max_message_size if max_message_size is None else max_message_size,
+        )
+
+
+def _policy(allowed_origins: Iterable[str] | None) -> OriginPolicy | None:
+    return None if allowed_origins is None else OriginPolicy(allowed_origins)
+
+
+def _size(max_message_size: int | None) -> int | None:
+    if max_message_size is not None and (
+        not isinstance(max_message_size, int) or max_message_size < 1
+    ):
+        raise ValueError(f"max_message_size is a number of bytes >= 1, got {max_message_size!r}")
+    return max_message_size
 
 
 def _convert_int(segment: str) -> int:
@@ -111,10 +148,21 @@ def route_segments(scope: Scope) -> list[str]:
 class Endpoint:
     """A handler with what its signature says: converters and keyword parameters."""
 
-    def __init__(self, path: str, handler: Handler, segments: list[Segment], kind: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        handler: Handler,
+        segments: list[Segment],
+        kind: str,
+        origins: OriginPolicy | None = None,
+        max_message_size: int | None = None,
+    ) -> None:
         self.path = path
         self.handler = handler
         self.kind = kind
+        #: This route's own settings, where it has them (``None``: its router's).
+        self.origins = origins
+        self.max_message_size = max_message_size
         signature = _signature(handler, kind)
         params = list(signature.parameters.values())
         takes_all = any(p.kind is p.VAR_KEYWORD for p in params)
@@ -149,9 +197,22 @@ class Endpoint:
         }
 
     async def serve_websocket(
-        self, scope: Scope, receive: Receive, send: Send, params: dict[str, Any]
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        params: dict[str, Any],
+        settings: WebSocketSettings,
     ) -> None:
-        websocket = WebSocket(scope, receive, send)
+        settings = settings.overridden(self.origins, self.max_message_size)
+        websocket = WebSocket(scope, receive, send, max_message_size=settings.max_message_size)
+        headers = websocket.headers
+        if not settings.origins.allows(
+            headers.get("origin"), host=headers.get("host"), scheme=scope.get("scheme", "ws")
+        ):
+            # Before the handler: a page of another site never reaches it (HTTP 403).
+            await websocket.deny(403, "origin not allowed")
+            return
         try:
             await self.handler(websocket, **self._keywords(params))
         except WebSocketDisconnect:
@@ -280,10 +341,21 @@ class Router:
     >>> router.add_websocket_route("/ws", ws_handler)
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        allowed_origins: Iterable[str] | None = None,
+        max_message_size: int | None = None,
+    ) -> None:
         self._root = _Node()
         #: Every registered route and mount, in order: ``(kind, path, handler or app)``.
         self.routes: list[tuple[str, str, Any]] = []
+        #: The origins its WebSocket routes accept (``None``: as the router it is mounted
+        #: in, or the same origin); see :mod:`yaat.origins`.
+        self.origins = _policy(allowed_origins)
+        #: The largest message its WebSocket routes accept (``None``: as the router it is
+        #: mounted in, or :data:`~yaat.constants.DEFAULT_MAX_MESSAGE_SIZE`).
+        self.max_message_size = _size(max_message_size)
 
     # -- registration -----------------------------------------------------------------
 
@@ -321,10 +393,27 @@ class Router:
 
         return register
 
-    def add_websocket_route(self, path: str, handler: Handler = _MISSING) -> None:
-        """Serve WebSockets at *path* with ``async def handler(websocket, **params)``."""
+    def add_websocket_route(
+        self,
+        path: str,
+        handler: Handler = _MISSING,
+        *,
+        allowed_origins: Iterable[str] | None = None,
+        max_message_size: int | None = None,
+    ) -> None:
+        """Serve WebSockets at *path* with ``async def handler(websocket, **params)``.
+
+        ``allowed_origins`` and ``max_message_size`` override the router's for this route.
+        """
         _check_path_first("add_websocket_route", path, handler)
-        endpoint = Endpoint(path, handler, split_template(path), "websocket")
+        endpoint = Endpoint(
+            path,
+            handler,
+            split_template(path),
+            "websocket",
+            _policy(allowed_origins),
+            _size(max_message_size),
+        )
         node = self._node(endpoint.segments)
         if node.websocket is not None:
             raise ValueError(
@@ -334,11 +423,19 @@ class Router:
         node.websocket = endpoint
         self.routes.append(("websocket", path, handler))
 
-    def websocket_route(self, path: str) -> Callable[[HandlerT], HandlerT]:
+    def websocket_route(
+        self,
+        path: str,
+        *,
+        allowed_origins: Iterable[str] | None = None,
+        max_message_size: int | None = None,
+    ) -> Callable[[HandlerT], HandlerT]:
         """Decorator form of :meth:`add_websocket_route`: ``@app.websocket_route("/ws")``."""
 
         def register(handler: HandlerT) -> HandlerT:
-            self.add_websocket_route(path, handler)
+            self.add_websocket_route(
+                path, handler, allowed_origins=allowed_origins, max_message_size=max_message_size
+            )
             return handler
 
         return register
@@ -384,7 +481,26 @@ class Router:
         if kind == "lifespan":
             await _lifespan_without_handlers(receive, send)
             return
-        await self._dispatch(scope, receive, send, route_segments(scope), {}, websocket_mount=False)
+        settings = _DEFAULTS.overridden(self.origins, self.max_message_size)
+        await self._dispatch(scope, receive, send, route_segments(scope), {}, False, settings)
+
+    def largest_message_size(self) -> int:
+        """The largest message any WebSocket route here accepts, mounts included: what
+        ``yaat run`` gives the server as its own limit."""
+        sizes = self._limits(_DEFAULTS.overridden(self.origins, self.max_message_size))
+        return max(sizes, default=self.max_message_size or DEFAULT_MAX_MESSAGE_SIZE)
+
+    def _limits(self, settings: WebSocketSettings) -> Iterable[int]:
+        """Each WebSocket route's limit; a mounted ASGI app's is unknown: the default."""
+        for endpoint in _websocket_endpoints(self._root):
+            yield endpoint.max_message_size or settings.max_message_size
+        for kind, _, target in self.routes:
+            if kind == "mount" and isinstance(target, Router):
+                yield from target._limits(
+                    settings.overridden(target.origins, target.max_message_size)
+                )
+            elif kind == "mount":
+                yield settings.max_message_size
 
     async def _dispatch(
         self,
@@ -394,6 +510,7 @@ class Router:
         segments: list[str],
         params: dict[str, Any],
         websocket_mount: bool,
+        settings: WebSocketSettings,
     ) -> None:
         kind = scope["type"]
         if kind not in ("http", "websocket"):
@@ -418,8 +535,9 @@ class Router:
             }
             inner = mount.websocket or websocket_mount
             if isinstance(mount.app, Router):
+                inner_settings = settings.overridden(mount.app.origins, mount.app.max_message_size)
                 await mount.app._dispatch(
-                    child, receive, send, segments[found.consumed :], params, inner
+                    child, receive, send, segments[found.consumed :], params, inner, inner_settings
                 )
             else:
                 await mount.app(child, receive, send)
@@ -427,7 +545,7 @@ class Router:
         assert found.endpoint is not None
         scope = {**scope, "path_params": params}
         if kind == "websocket":
-            await found.endpoint.serve_websocket(scope, receive, send, params)
+            await found.endpoint.serve_websocket(scope, receive, send, params, settings)
         else:
             await found.endpoint.serve_http(scope, receive, send, params)
 
@@ -466,7 +584,8 @@ def _walk(
             if found is not None and (found.endpoint or found.mount):
                 return found
             refused = refused or found
-        for converter, child in node.params.items():
+        for converter, child in node.params.items() if segment else ():
+            # An empty segment ("/ws/") is no parameter's value: it never matches.
             try:
                 values.append(_CONVERTERS[converter](segment))
             except ValueError:
@@ -479,6 +598,16 @@ def _walk(
     if node.mount is not None:
         return Match(list(values), mount=node.mount, consumed=index)
     return refused
+
+
+_DEFAULTS = WebSocketSettings()
+
+
+def _websocket_endpoints(node: _Node) -> Iterable[Endpoint]:
+    if node.websocket is not None:
+        yield node.websocket
+    for child in (*node.static.values(), *node.params.values()):
+        yield from _websocket_endpoints(child)
 
 
 def _check_path_first(call: str, path: object, handler: object) -> None:

@@ -13,7 +13,13 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from functools import cached_property
 from typing import Any, Literal
 
-from yaat.constants import close_code_problem, close_reason_problem, http_status_problem
+from yaat.constants import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    WebSocketCloseEvent,
+    close_code_problem,
+    close_reason_problem,
+    http_status_problem,
+)
 from yaat.datastructures import Headers
 from yaat.protocol import (
     DENIAL_EXTENSION,
@@ -194,7 +200,14 @@ class WebSocket(HTTPConnection):
     the application's own misuse only: a send before ``accept()`` or after ``close()``.
     """
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
         if scope.get("type") != "websocket":
             raise ValueError(
                 f"WebSocket needs a 'websocket' scope, got {scope.get('type')!r}: "
@@ -210,6 +223,10 @@ class WebSocket(HTTPConnection):
         #: ``(code, reason)`` once the client is known gone: its disconnect arrived, or a
         #: send failed because the transport is gone (1006 until the disconnect tells).
         self.gone: tuple[int, str] | None = None
+        #: The largest message the client may send, in bytes: a larger one closes the
+        #: connection with 1009 before it is parsed, and raises WebSocketDisconnect(1009).
+        self.max_message_size = max_message_size
+        self._closed_itself = False  # whether the handler called close()
 
     # -- connection data (url, headers, query_params, ... come from HTTPConnection) ---
 
@@ -230,8 +247,15 @@ class WebSocket(HTTPConnection):
     # -- raw messages -----------------------------------------------------------------
 
     async def receive(self) -> Message:
-        """Receive the next raw ASGI message, checking it against the client state."""
-        return await self._receive_message("receive()")
+        """Receive the next raw ASGI message, checking it against the client state.
+
+        A message over ``max_message_size`` closes the connection with 1009 and raises
+        ``WebSocketDisconnect(1009)`` instead.
+        """
+        message = await self._receive_message("receive()")
+        if message["type"] == "websocket.receive":
+            await self._check_size(message)
+        return message
 
     async def _receive_message(self, call: str) -> Message:
         state = self.client_state
@@ -242,6 +266,13 @@ class WebSocket(HTTPConnection):
         message = await self._receive()
         self._check_received(call, message)
         return message
+
+    def _refusal(self, call: str, state: WebSocketState) -> Exception:
+        """What a call the application state does not allow raises: the handler's own
+        misuse, unless the connection was closed for it (a room, a size limit)."""
+        if state is _DISCONNECTED and self.gone is not None and not self._closed_itself:
+            return self._disconnected()
+        return WebSocketStateError(call, state)
 
     def _disconnected(self) -> WebSocketDisconnect:
         """What every call raises once the client is gone, whichever task makes it."""
@@ -271,7 +302,7 @@ class WebSocket(HTTPConnection):
         state = self.application_state
         target = next_state(_APPLICATION, state, message)
         if target is None:
-            raise WebSocketStateError(call, state)
+            raise self._refusal(call, state)
         if self.gone is not None and state is not WebSocketState.CONNECTING:
             raise self._disconnected()
         await self._send_or_disconnect(message)
@@ -408,6 +439,19 @@ class WebSocket(HTTPConnection):
         for problem in (close_code_problem(code), close_reason_problem(reason)):
             if problem is not None:
                 raise ValueError(f"close({code!r}, {reason!r}): {problem}")
+        self._closed_itself = True
+        await self._close(code, reason)
+
+    async def _close_on_behalf(self, code: int, reason: str) -> None:
+        """Close for the handler (a room evicting it, a message over the limit): from
+        then on, every call it makes raises ``WebSocketDisconnect(code, reason)``."""
+        if self.application_state is WebSocketState.DISCONNECTED:
+            return
+        await self._close(code, reason)
+        if self.gone is None:
+            self.gone = (code, reason)
+
+    async def _close(self, code: int, reason: str) -> None:
         if self.application_state is WebSocketState.RESPONSE:
             raise WebSocketStateError("close()", self.application_state)
         if self.gone is not None:
@@ -449,7 +493,7 @@ class WebSocket(HTTPConnection):
 
     async def _send_data(self, call: str, message: Message) -> None:
         if self.application_state is not _CONNECTED:
-            raise WebSocketStateError(call, self.application_state)
+            raise self._refusal(call, self.application_state)
         if self.gone is not None:
             raise self._disconnected()
         # Connected on both sides, a data message changes no state: send it directly.
@@ -469,10 +513,29 @@ class WebSocket(HTTPConnection):
             message = await self._receive_message(call)
         if message["type"] == "websocket.disconnect":
             raise self._disconnected()
+        await self._check_size(message)
         data = message.get(key)
         if type(data) is not (str if key == "text" else bytes):
             raise WebSocketMessageTypeError(call, message)
         return data
+
+    async def _check_size(self, message: Message) -> None:
+        """Close with 1009 a message over ``max_message_size``, before anything parses it."""
+        data = message.get("bytes")
+        if data is None:
+            data = message.get("text")
+            limit = self.max_message_size
+            # A character is 1 to 4 UTF-8 bytes: encode only when the length leaves a doubt.
+            if data is None or len(data) <= limit // 4:
+                return
+            if len(data) <= limit and len(data.encode("utf-8")) <= limit:
+                return
+        elif len(data) <= self.max_message_size:
+            return
+        size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8"))
+        reason = f"message too big ({size} bytes; the limit is {self.max_message_size})"
+        await self._close_on_behalf(WebSocketCloseEvent.MESSAGE_TOO_BIG, reason)
+        raise self._disconnected()
 
     async def _until_disconnect(self, call: str) -> None:
         """After a close (the handler's, or a room's): wait for the client's close and
