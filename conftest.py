@@ -8,10 +8,12 @@ import contextlib
 import inspect
 import socket
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import uvicorn
 
+from tests.markdown_examples import MarkdownPage
 from tests.redis_server import RedisServer, running_redis
 from yaat.types import ASGIApp
 
@@ -80,3 +82,10 @@ def redis_server() -> Iterator[RedisServer]:
             yield server
     except FileNotFoundError as missing:
         pytest.fail(str(missing))
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """The documentation's Python examples are tests (``tests/markdown_examples.py``)."""
+    if file_path.suffix == ".md" and (file_path.name == "README.md" or "docs" in file_path.parts):
+        return MarkdownPage.from_parent(parent, path=file_path)
+    return None

@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 warnings.simplefilter("ignore")
 
-from timing import bar_chart, interleave, median, report  # noqa: E402
+from timing import CHARTS, bar_chart, interleave, median, report  # noqa: E402
 
 from yaat_testing import TestClient  # noqa: E402
 
@@ -503,9 +503,11 @@ def main() -> None:
         ) < median(session_times[name])
         print(f"- faster than {name} on both: {'yes' if faster else 'NO'}")
 
-    bar_chart(HERE / "harness-round-trip.png", "Text round trip, in-memory harnesses", round_trips)
-    bar_chart(HERE / "harness-session.png", "Session: connect, one message, close", session_times)
-    print("\ncharts: benchmarks/harness-round-trip.png, benchmarks/harness-session.png")
+    bar_chart(
+        CHARTS / "harness-round-trip.png", "Text round trip, in-memory harnesses", round_trips
+    )
+    bar_chart(CHARTS / "harness-session.png", "Session: connect, one message, close", session_times)
+    print("\ncharts: docs/img/harness-round-trip.png, docs/img/harness-session.png")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ within 10 % of the rate without, and the server's memory bounded.
 
 Members are raw sockets that count bytes after the handshake (a frame's size is known),
 so that the client side costs little next to the server; the publisher is a
-``websockets`` client.  Charts: benchmarks/rooms-fanout.png, benchmarks/rooms-slow.png.
+``websockets`` client.  Charts: docs/img/rooms-fanout.png, docs/img/rooms-slow.png.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +36,9 @@ from websockets.asyncio.client import connect
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+from timing import CHARTS  # noqa: E402
 
 from tests.redis_server import running_redis  # noqa: E402
 from yaat_testing.servers.base import free_port  # noqa: E402
@@ -123,8 +127,13 @@ class Server:
         command = [sys.executable, "-m", "uvicorn", f"room_apps:{app}", "--port", str(self.port)]
         # No keepalive pings: the byte-counting members do not answer them.
         command += ["--log-level", "warning", "--no-access-log", "--ws-ping-interval", "600"]
+        # The server's stderr, for its tracebacks; closed in stop().
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115
         self.process = subprocess.Popen(
-            command, cwd=HERE, env={**os.environ, "BENCH_REDIS_URL": redis_url}
+            command,
+            cwd=HERE,
+            env={**os.environ, "BENCH_REDIS_URL": redis_url},
+            stderr=self.log,
         )
 
     async def ready(self) -> None:
@@ -148,6 +157,11 @@ class Server:
                 return int(line.split()[1]) * 1024
         return 0
 
+    def tracebacks(self) -> int:
+        """How many tracebacks the server has logged so far."""
+        self.log.seek(0)
+        return self.log.read().count(b"Traceback")
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -155,6 +169,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.log.close()
 
 
 class Outcome:
@@ -234,17 +249,30 @@ async def run(args: argparse.Namespace) -> None:
         try:
             for server in servers.values():
                 await server.ready()
-            await fanout_table(servers, sizes, args)
+            tables = [await fanout_table(servers, sizes, args)]
             if not args.no_slow:
-                await slow_member_table(servers, args)
+                tables.append(await slow_member_table(servers, args))
         finally:
             for server in servers.values():
                 server.stop()
+    text = "\n\n".join(tables)
+    print("\n" + text)
+    if args.docs:
+        write_docs(text)
+
+
+def write_docs(text: str) -> None:
+    """Put the tables in docs/rooms.md, between its benchmark markers."""
+    page = ROOT / "docs" / "rooms.md"
+    begin, end = "<!-- rooms-benchmark:begin -->", "<!-- rooms-benchmark:end -->"
+    old = page.read_text(encoding="utf-8")
+    start, stop = old.index(begin) + len(begin), old.index(end)
+    page.write_text(f"{old[:start]}\n{text}\n{old[stop:]}", encoding="utf-8")
 
 
 async def fanout_table(
     servers: dict[str, Server], sizes: list[int], args: argparse.Namespace
-) -> None:
+) -> str:
     rates: dict[tuple[str, int], list[float | None]] = {}
     cpu: dict[tuple[str, int], list[float]] = {}
     order = list(servers)
@@ -259,29 +287,27 @@ async def fanout_table(
                     f"  round {round_ + 1}: {name}, {size} members: {show(outcome.rate)}/s",
                     flush=True,
                 )
-    print(f"\n## Fan-out: deliveries per second (median of {args.rounds}), messages of 100 bytes\n")
-    print(
+    lines = [
+        f"### Fan-out: deliveries per second (median of {args.rounds}), messages of 100 bytes",
+        "",
         "| candidate | "
         + " | ".join(f"{s} members" for s in sizes)
-        + " | server CPU µs/delivery (at "
-        f"{sizes[-1]}) |"
-    )
-    print("|---|" + "---|" * len(sizes) + "---|")
+        + f" | server CPU µs/delivery (at {sizes[-1]}) |",
+        "|---|" + "---|" * len(sizes) + "---|",
+    ]
     for name in servers:
         cells = []
         for size in sizes:
             mine, floor = median(rates[(name, size)]), median(rates[(FLOOR, size)])
             ratio = f" ({mine / floor:.2f}x)" if mine and floor and name != FLOOR else ""
             cells.append(show(mine) + ratio)
-        print(
-            f"| {name} | "
-            + " | ".join(cells)
-            + f" | {statistics.median(cpu[(name, sizes[-1])]) * 1e6:.1f} |"
-        )
-    chart_fanout(HERE / "rooms-fanout.png", servers, sizes, rates)
+        cpu_us = statistics.median(cpu[(name, sizes[-1])]) * 1e6
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {cpu_us:.1f} |")
+    chart_fanout(CHARTS / "rooms-fanout.png", servers, sizes, rates)
+    return "\n".join(lines)
 
 
-async def slow_member_table(servers: dict[str, Server], args: argparse.Namespace) -> None:
+async def slow_member_table(servers: dict[str, Server], args: argparse.Namespace) -> str:
     members, messages, size = 100, args.slow_messages, 1000
     results: dict[tuple[str, bool], list[Outcome]] = {}
     names = [n for n in servers if "redis" not in n or n == "yaat (redis)"]
@@ -297,20 +323,25 @@ async def slow_member_table(servers: dict[str, Server], args: argparse.Namespace
                     f"server RSS {outcome.rss / 2**20:.0f} MiB",
                     flush=True,
                 )
-    print(
-        f"\n## One member that never reads: {members} members, {messages} messages of {size} bytes\n"
-    )
-    print(
-        "| candidate | healthy only | with a member that never reads | ratio | server RSS after (MiB) |"
-    )
-    print("|---|---|---|---|---|")
+    lines = [
+        f"### One member that never reads: {members} members, {messages} messages of "
+        f"{size} bytes (median of {args.rounds})",
+        "",
+        "| candidate | healthy only | with a member that never reads | ratio | server RSS "
+        "after (MiB) | tracebacks in the server log (whole run) |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in names:
         without = median([o.rate for o in results[(name, False)]])
         with_ = median([o.rate for o in results[(name, True)]])
         ratio = f"{with_ / without:.2f}" if with_ and without else "-"
         rss = statistics.median(o.rss for o in results[(name, True)]) / 2**20
-        print(f"| {name} | {show(without)}/s | {show(with_)}/s | {ratio} | {rss:.0f} |")
-    chart_slow(HERE / "rooms-slow.png", names, results)
+        logged = servers[name].tracebacks()
+        lines.append(
+            f"| {name} | {show(without)}/s | {show(with_)}/s | {ratio} | {rss:.0f} | {logged} |"
+        )
+    chart_slow(CHARTS / "rooms-slow.png", names, results)
+    return "\n".join(lines)
 
 
 def chart_fanout(
@@ -374,6 +405,7 @@ def main() -> None:
         "--candidates", default=",".join(CANDIDATES), help="which to run (comma-separated)"
     )
     parser.add_argument("--no-slow", action="store_true", help="skip the slow-member table")
+    parser.add_argument("--docs", action="store_true", help="write the tables in docs/rooms.md")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.deliveries, args.slow_messages = 1, 20_000, 5_000

@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE))
 warnings.simplefilter("ignore")
 
 from harness import echo  # noqa: E402
-from timing import interleave, line_chart, median  # noqa: E402
+from timing import CHARTS, interleave, line_chart, median  # noqa: E402
 
 from yaat_testing import TestClient  # noqa: E402
 
@@ -120,7 +120,7 @@ def main() -> None:
         floor_series.append(floor * 1e6)
         print(f"| {size:,} B | {ours * 1e6:.2f} | {floor * 1e6:.2f} | {ours / floor:.2f} |")
     line_chart(
-        HERE / "scaling-message-size.png",
+        CHARTS / "scaling-message-size.png",
         "Round trip versus message size",
         [float(s) for s in SIZES],
         {"yaat_testing": yaat_series, "floor (asyncio.Queue)": floor_series},
@@ -140,14 +140,14 @@ def main() -> None:
         per_session.append(value * 1e6)
         print(f"| {count:,} | {value * 1e6:.1f} |")
     line_chart(
-        HERE / "scaling-sessions.png",
+        CHARTS / "scaling-sessions.png",
         "Session cost versus concurrent sessions",
         [float(c) for c in COUNTS],
         {"yaat_testing": per_session},
         "sessions open at once",
         "µs per session",
     )
-    print("\ncharts: benchmarks/scaling-message-size.png, benchmarks/scaling-sessions.png")
+    print("\ncharts: docs/img/scaling-message-size.png, docs/img/scaling-sessions.png")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ import statistics
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+#: Where the benchmarks' charts go: the documentation shows them (docs/benchmarks.md).
+CHARTS = Path(__file__).resolve().parent.parent / "docs" / "img"
+
 
 def interleave(
     candidates: Mapping[str, Callable[[], float]], rounds: int

@@ -1,7 +1,7 @@
 """Run the fidelity scenarios through several test clients and compare each with uvicorn.
 
     python scripts/compare_clients.py            # print the table
-    python scripts/compare_clients.py --readme   # rewrite the table in README.md
+    python scripts/compare_clients.py --docs   # rewrite the table in README.md
 
 The truth is uvicorn (websockets-sansio) with the ``websockets`` client.  Each
 scenario runs in its own process with a time limit, because some clients hang.
@@ -199,18 +199,20 @@ def table() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--readme", action="store_true", help="rewrite the table in README.md")
+    parser.add_argument(
+        "--docs", action="store_true", help="rewrite the table in docs/testing/fidelity.md"
+    )
     args = parser.parse_args()
     result = table()
     print(result)
-    if args.readme:
-        readme = ROOT / "README.md"
-        text = readme.read_text()
+    if args.docs:
+        page = ROOT / "docs" / "testing" / "fidelity.md"
+        text = page.read_text()
         begin, end = "<!-- compare_clients:begin -->", "<!-- compare_clients:end -->"
         pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
         if not pattern.search(text):
-            raise SystemExit(f"README.md has no {begin} ... {end} section")
-        readme.write_text(pattern.sub(lambda _: f"{begin}\n{result}\n{end}", text))
+            raise SystemExit(f"{page} has no {begin} ... {end} section")
+        page.write_text(pattern.sub(lambda _: f"{begin}\n{result}\n{end}", text))
 
 
 if __name__ == "__main__":

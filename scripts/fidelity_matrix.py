@@ -1,7 +1,7 @@
 """The server matrix: every fidelity scenario, live on every server, recorded as data.
 
     python scripts/fidelity_matrix.py --record    # run them live, write tests/fidelity/matrix.json
-    python scripts/fidelity_matrix.py --docs      # write the tables of docs/servers.md and README
+    python scripts/fidelity_matrix.py --docs      # write the table of docs/servers.md
 
 The record is the truth the tests hold both live runs and the in-memory profiles to.
 """
@@ -24,24 +24,7 @@ from tests.fidelity.scenarios import SCENARIOS  # noqa: E402
 from yaat_testing.profiles import PROFILES  # noqa: E402
 
 DOCS = ROOT / "docs" / "servers.md"
-README = ROOT / "README.md"
 BEGIN, END = "<!-- matrix:begin -->", "<!-- matrix:end -->"
-#: The rows the README shows; docs/servers.md has them all.
-README_ROWS = (
-    "raise before accept",
-    "return before accept",
-    "raise after accept",
-    "return after accept",
-    "denial response with a body",
-    "close with a reason",
-    "app closes with 1008",
-    "reserved close code 1006",
-    "client close with code and reason",
-    "the client drops the connection",
-    "send after the client's close",
-    "2 MiB binary message",
-    "the server shuts down",
-)
 PACKAGES = ("uvicorn", "websockets", "wsproto", "hypercorn", "granian", "daphne", "twisted")
 
 
@@ -68,7 +51,7 @@ async def record(names: list[str]) -> None:
     )
 
 
-def docs_table(rows: tuple[str, ...] = ()) -> str:
+def docs_table() -> str:
     recorded = matrix.load()
     titles = [PROFILES[server].title for server in matrix.SERVERS]
     lines = [
@@ -76,8 +59,6 @@ def docs_table(rows: tuple[str, ...] = ()) -> str:
         "|---|" + "---|" * len(titles),
     ]
     for name, row in recorded["scenarios"].items():
-        if rows and name not in rows:
-            continue
         cells = [matrix.summary(row[server]) for server in matrix.SERVERS]
         slow = [
             f"{server} after {seconds}s"
@@ -100,10 +81,10 @@ def main() -> int:
     if args.record:
         asyncio.run(record(args.scenarios))
     if args.docs:
-        for path, table in ((DOCS, docs_table()), (README, docs_table(README_ROWS))):
-            text = path.read_text(encoding="utf-8")
-            start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-            path.write_text(text[:start] + "\n" + table + "\n" + text[end:], encoding="utf-8")
+        text = DOCS.read_text(encoding="utf-8")
+        start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+        table = docs_table()
+        DOCS.write_text(text[:start] + "\n" + table + "\n" + text[end:], encoding="utf-8")
     return 0
 
 

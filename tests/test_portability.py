@@ -93,6 +93,8 @@ async def test_server_follows_the_option(yaat_server):
     [
         ('@pytest.mark.yaat_servers("uvicorn", "daphne", "hypercorn")', []),
         ("", ["--yaat-servers=uvicorn,daphne,hypercorn"]),
+        # pytest-xdist: the outcomes travel on the reports to the controller.
+        ('@pytest.mark.yaat_servers("uvicorn", "daphne", "hypercorn")', ["-n", "2"]),
     ],
 )
 def test_the_plugin_runs_a_test_on_each_server_and_reports_differences(

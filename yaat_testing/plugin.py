@@ -14,7 +14,7 @@ Laid out in hook order: options, configuration, report header, reporting, fixtur
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Generator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 
@@ -42,13 +42,10 @@ _SERVER_KEY = pytest.StashKey[str]()
 _SERVERS_KEY = pytest.StashKey[tuple[str, ...]]()
 #: Portability: test id without its server -> server -> (outcome, first line of failure).
 _OUTCOMES_KEY = pytest.StashKey[dict[str, dict[str, tuple[str, str]]]]()
+_PORTABILITY = "yaat_testing: server"  # the report's user property: (test, server)
 #: A test's transcripts, kept from its setup to its last report.
 _TRANSCRIPTS_KEY = pytest.StashKey[list[Transcript]]()
 _ITEM_STRICT_KEY = pytest.StashKey[Strict]()
-_SERVER_KEY = pytest.StashKey[str]()
-_SERVERS_KEY = pytest.StashKey[tuple[str, ...]]()
-#: Portability: test id without its server -> server -> (outcome, first line of failure).
-_OUTCOMES_KEY = pytest.StashKey[dict[str, dict[str, tuple[str, str]]]]()
 
 
 def _async_fixture(function: _F) -> _F:
@@ -157,6 +154,7 @@ def pytest_configure(config: pytest.Config) -> None:
     servers = servers.split(",") if servers else config.getini("yaat_servers")
     config.stash[_SERVERS_KEY] = _server_names(servers, "yaat_servers") if servers else ()
     config.stash[_OUTCOMES_KEY] = {}
+    config.pluginmanager.register(_PortabilityRecorder(config), "yaat_testing.portability")
     config.stash[_STRICT_KEY] = _strict(config.getini("yaat_strict_ignore"), "yaat_strict_ignore")
     live = config.getoption("yaat_live")
     config.stash[_LIVE_KEY] = bool(config.getini("yaat_live") if live is None else live)
@@ -274,15 +272,10 @@ def pytest_runtest_makereport(
     report = yield
     callspec = getattr(item, "callspec", None)
     if callspec is not None and "yaat_server" in callspec.params and report.when == "call":
+        # On the report, not in this process's stash: under pytest-xdist the report
+        # travels to the controller, which prints the portability summary.
         base = item.nodeid.split("[", 1)[0] + _other_params(callspec.params)
-        crash = getattr(report.longrepr, "reprcrash", None)
-        failure = (
-            (crash.message if crash else report.longreprtext).splitlines()[0]
-            if report.failed
-            else ""
-        )
-        outcomes = item.config.stash[_OUTCOMES_KEY].setdefault(base, {})
-        outcomes[callspec.params["yaat_server"]] = (report.outcome, failure)
+        report.user_properties.append((_PORTABILITY, (base, callspec.params["yaat_server"])))
     transcripts = item.stash.get(_TRANSCRIPTS_KEY, None)
     if report.failed and transcripts:
         shown = transcripts[-_SHOWN_TRANSCRIPTS:]
@@ -297,6 +290,27 @@ def pytest_runtest_makereport(
 def _other_params(params: dict[str, Any]) -> str:
     others = [f"{k}={v}" for k, v in params.items() if k != "yaat_server"]
     return f"[{', '.join(others)}]" if others else ""
+
+
+class _PortabilityRecorder:
+    """Collects the outcome of each test on each server, from the reports."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, value in report.user_properties:
+            if name != _PORTABILITY:
+                continue
+            base, server = cast("tuple[str, str]", value)
+            crash = getattr(report.longrepr, "reprcrash", None)
+            failure = (
+                (crash.message if crash else report.longreprtext).splitlines()[0]
+                if report.failed
+                else ""
+            )
+            outcomes = self.config.stash[_OUTCOMES_KEY].setdefault(base, {})
+            outcomes[server] = (report.outcome, failure)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
