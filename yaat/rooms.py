@@ -39,7 +39,8 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Coroutine, Generator
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Generator
+from types import CoroutineType
 from typing import Any
 
 from yaat.constants import WebSocketCloseEvent
@@ -55,6 +56,7 @@ from yaat.websockets import (
 )
 
 logger = logging.getLogger("yaat.rooms")
+_CONNECTED = WebSocketState.CONNECTED
 
 #: The close code and reason sent to a member removed for falling behind.
 EVICTION = (int(WebSocketCloseEvent.TRY_AGAIN_LATER), "try again later")
@@ -128,7 +130,14 @@ class Member:
 
     def _start(self, message: Message) -> None:
         """Run the send until it completes or has to wait; hand a waiting one over."""
-        send = self.websocket._send_data(_CALL, message)
+        websocket = self.websocket
+        send: Coroutine[Any, Any, None]
+        if websocket.application_state is _CONNECTED and websocket.gone is None:
+            sending = websocket._send(message)  # the server's own send: nothing to check
+            # Most servers' send is a coroutine; granian's returns another awaitable.
+            send = sending if type(sending) is CoroutineType else _awaited(sending)
+        else:
+            send = websocket._send_data(_CALL, message)  # raises what the state says
         try:
             waiting_on = send.send(None)
         except StopIteration:
@@ -147,6 +156,8 @@ class Member:
             waiter.set_result(None)
 
     def _failed(self, error: BaseException) -> None:
+        if isinstance(error, OSError):  # from the server's send: the client is gone
+            error = self.websocket._peer_gone()
         if isinstance(error, WebSocketDisconnect):
             self.rooms.remove(self, "the client is gone")
         elif isinstance(error, WebSocketStateError):
@@ -186,7 +197,7 @@ class Member:
                 elif queue:
                     message = queue.popleft()
                     self.sending_since = loop.time()
-                    await websocket._send_data(_CALL, message)
+                    await websocket._send_or_disconnect(message)
                 else:
                     self._waiter = loop.create_future()
                     await self._waiter
@@ -201,6 +212,10 @@ class Member:
         code, reason = EVICTION
         with contextlib.suppress(Exception):  # the client may be gone by now: done
             await self.websocket._close_on_behalf(code, reason)
+
+
+async def _awaited(awaitable: Awaitable[None]) -> None:
+    await awaitable
 
 
 class Suspended:

@@ -313,12 +313,18 @@ class WebSocket(HTTPConnection):
         try:
             await self._send(message)
         except OSError as exc:
-            # The application did not close anything: its state stays.  Every call from
-            # now on, in any task, raises WebSocketDisconnect, until the disconnect
-            # arrives with the client's own code.
-            if self.gone is None:
-                self.gone = (1006, "")
-            raise self._disconnected() from exc
+            raise self._peer_gone() from exc
+
+    def _peer_gone(self) -> WebSocketDisconnect:
+        """The server reports the peer gone: what every call raises from now on.
+
+        The application did not close anything, so its state stays.  Every call, in any
+        task, raises ``WebSocketDisconnect`` until the disconnect arrives with the
+        client's own code.
+        """
+        if self.gone is None:
+            self.gone = (1006, "")
+        return self._disconnected()
 
     # -- handshake --------------------------------------------------------------------
 

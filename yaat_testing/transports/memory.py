@@ -681,10 +681,14 @@ class MemoryConnection(Connection):
         if message["type"] == "websocket.disconnect":
             self._client_closes(message.get("code", 1000), message.get("reason") or "")
             return
-        size = _size(message)
-        if size > self.profile.max_message_size:
-            self._too_big(size)
-            return
+        limit = self.profile.max_message_size
+        text = message.get("text")
+        # A character is at most 4 UTF-8 bytes: most texts need no encoding to be measured.
+        if text is None or type(text) is not str or len(text) * 4 > limit:
+            size = _size(message)
+            if size > limit:
+                self._too_big(size)
+                return
         if self.profile.receive_has_both_keys:
             message = {"type": "websocket.receive", "bytes": None, "text": None, **message}
         self._to_app.put(message)
