@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,6 +15,7 @@ from yaat.protocol import Side, WebSocketState, next_state
 from yaat.types import Message, Receive, Scope, Send
 from yaat.websockets import WebSocketDisconnect
 from yaat_testing import ASGIProtocolError, TestClient, WebSocketDenied, WebSocketRequest
+from yaat_testing.profiles import GRANIAN
 from yaat_testing.rules import Facts, check_send
 from yaat_testing.transports.memory import MemoryConnection, MemoryTransport
 
@@ -300,3 +303,58 @@ async def test_a_message_over_the_servers_limit() -> None:
             await ws.send_bytes(bytes(2**20 + 1))  # daphne takes 1 MiB
             assert await ws.receive_close() == (1006, "")
     assert seen == [{"type": "websocket.disconnect", "code": 1006}]
+
+
+async def _closes_from_another_task(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await receive()
+        await send(ACCEPT)
+
+        async def closer() -> None:
+            await send({"type": "websocket.close", "code": 4013, "reason": "bye"})
+            seen.append({"type": "close returned"})
+
+        task = asyncio.ensure_future(closer())
+        seen.append(await receive())
+        await task
+
+
+@pytest.mark.parametrize(
+    ("server", "seen_by_the_app"),
+    [
+        (
+            "uvicorn",
+            [
+                {"type": "close returned"},
+                {"type": "websocket.disconnect", "code": 4013, "reason": "bye"},
+            ],
+        ),
+        (
+            "granian",
+            [{"type": "websocket.disconnect", "code": 1005}, {"type": "close returned"}],
+        ),
+    ],
+)
+async def test_a_close_from_another_task_goes_out_while_receive_waits(
+    server: str, seen_by_the_app: list[Message]
+) -> None:
+    seen.clear()
+    async with TestClient(_closes_from_another_task, server=server) as client:
+        async with client.websocket_connect("/") as ws:
+            assert await ws.receive_close() == (4013, "bye")
+    # uvicorn's send() returns at once; granian's once the waiting receive() returned,
+    # and granian tells the app 1005 whatever the client answered.
+    assert seen == seen_by_the_app
+
+
+async def test_a_profile_may_hold_a_close_until_the_receive_that_waits_returns() -> None:
+    # granian before 2.8.9 did this: the client leaves without ever getting the close.
+    seen.clear()
+    profile = dataclasses.replace(GRANIAN, close_while_receive_waits="held")
+    transport = MemoryTransport(_closes_from_another_task, profile=profile)
+    async with TestClient(transport=transport) as client:
+        async with client.websocket_connect("/") as ws:
+            with pytest.raises(TimeoutError, match="waiting for a message from the app"):
+                await ws.receive(timeout=0.1)
+            await ws.drop()
+    assert seen == [{"type": "websocket.disconnect", "code": 1005}, {"type": "close returned"}]

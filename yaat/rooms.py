@@ -173,7 +173,7 @@ class Member:
 
         Once the member is evicted, the send under way is left to finish (cancelling a
         send that waits on a full socket loses it on uvicorn, and wedges the
-        connection on granian), and the close follows it.
+        connection on granian 2.8.7), and the close follows it.
         """
         try:
             await self._send_in_order()

@@ -178,6 +178,9 @@ class ServerProfile:
     disconnect_code: Literal["client"] | int = "client"
     #: Whether the app gets the client's close reason.
     disconnect_reason: bool = False
+    #: The disconnect code the app gets after its own close, once the client answered:
+    #: the answer's (clients echo the app's code), or always this one.
+    disconnect_code_after_close: Literal["echo"] | int = "echo"
     #: The close code the server answers a client's close with: the client's own, or this.
     close_echo: Literal["client"] | int = "client"
     #: The disconnect code the app gets when the client drops without a close frame.
@@ -198,10 +201,12 @@ class ServerProfile:
     #: the client: never closed.
     too_big: tuple[tuple[int, str] | None, tuple[int, str]] = ((1009, ""), (1009, ""))
 
-    #: Whether a ``websocket.close`` that one task sends while another waits in
-    #: ``receive()`` is sent at once; otherwise it waits until that ``receive()``
-    #: returns (the client leaves), and the client never gets the close.
-    sends_close_while_receive_waits: bool = True
+    #: A ``websocket.close`` that one task sends while another waits in ``receive()``:
+    #: ``"returns"``, sent and ``send()`` returns at once; ``"returns_after_receive"``,
+    #: sent, and ``send()`` returns once that ``receive()`` has returned the client's
+    #: answer (granian); ``"held"``, not sent until that ``receive()`` returns, so the
+    #: client never gets it (granian before 2.8.9).
+    close_while_receive_waits: Literal["returns", "returns_after_receive", "held"] = "returns"
 
     # -- a client that does not read -------------------------------------------------
     #: Payload bytes the server and the OS hold for a client that reads nothing, before
@@ -379,6 +384,7 @@ HYPERCORN = ServerProfile(
     long_close_reason=CloseFix.TRUNCATE,
     error_body=b"",
     disconnect_code=1006,
+    disconnect_code_after_close=1000,
     drop_code=1006,
     send_after_client_close=_I,
     receive_has_both_keys=True,
@@ -420,7 +426,8 @@ GRANIAN = ServerProfile(
     send_after_client_close=_I,
     too_big=((1005, ""), (1005, "")),
     send_buffer=3_970_000,
-    sends_close_while_receive_waits=False,
+    close_while_receive_waits="returns_after_receive",
+    disconnect_code_after_close=1005,
     shutdown_close=1006,
     shutdown_disconnect=1005,  # most runs: the process may exit before the app hears it
     consequences=_consequences(

@@ -83,8 +83,18 @@ def summary(cell: dict[str, Any]) -> str:
         if cell["messages"]:
             text = f"{len(cell['messages'])} msg, {text}"
     if cell["app_saw"]:
-        text += f"; app: {_compact(cell['app_saw'])}"
+        text += f"; app: {_compact([_message(item) for item in cell['app_saw']])}"
     return text
+
+
+def _message(item: Any) -> Any:
+    """A disconnect the app saw, in a few words: ``"disconnect 4001 'bye'"``."""
+    if not (isinstance(item, dict) and item.get("type") == "websocket.disconnect"):
+        return item
+    words = ["disconnect", str(item.get("code"))]
+    if "reason" in item:
+        words.append(repr(item["reason"]))
+    return " ".join(words)
 
 
 def _compact(value: Any) -> str:

@@ -94,6 +94,7 @@ async def _close_reason(scope: Scope, receive: Receive, send: Send, seen: Seen) 
     await receive()
     await send(ACCEPT)
     await send({"type": "websocket.close", "code": 4001, "reason": "bye now"})
+    seen.append(await receive())  # the disconnect, once the client answered
 
 
 async def _close_before_accept(scope: Scope, receive: Receive, send: Send, seen: Seen) -> None:
@@ -384,7 +385,7 @@ async def _close_from_another_task(scope: Scope, receive: Receive, send: Send, s
 
     task = asyncio.ensure_future(closer())
     try:
-        seen.append((await receive())["type"])
+        seen.append(await receive())
         await task
     finally:
         task.cancel()

@@ -275,7 +275,7 @@ class MemoryConnection(Connection):
                 return dict(self._last_disconnect)
             # otherwise receive() waits, as the server's does
         if not channel.items:
-            # Which task waits: a close from another one hangs on some servers (granian).
+            # Which task waits: a close from another one waits for it on some servers.
             self._receiving = asyncio.current_task()
             try:
                 while not channel.items:
@@ -321,16 +321,26 @@ class MemoryConnection(Connection):
                 self._to_client.put(message)
                 return
         if (
-            not self.profile.sends_close_while_receive_waits
-            and self._receiving is not None
+            self._receiving is not None
             and self._receiving is not asyncio.current_task()
             and type(message) is dict
             and message.get("type") == "websocket.close"
+            and self.profile.close_while_receive_waits != "returns"
         ):
-            # As on this server: it waits until that receive() returns (the client left).
-            self._close_waits = self._loop.create_future()
-            await self._close_waits
+            await self._close_while_receive_waits(message)
+            return
         self._take(message)
+
+    async def _close_while_receive_waits(self, message: Message) -> None:
+        """A close from one task while another waits in receive(), as on this server:
+        sent at once, or held, and send() returns after that receive() has returned."""
+        self._close_waits = self._loop.create_future()
+        if self.profile.close_while_receive_waits == "returns_after_receive":
+            self._take(message)
+            await self._close_waits
+        else:
+            await self._close_waits
+            self._take(message)
 
     def _take(self, message: Message) -> None:
         """Check *message* against the rules and do what the server does with it."""
@@ -502,7 +512,14 @@ class MemoryConnection(Connection):
             reason = ""
         self.app_state = _DISCONNECTED
         self.closed = (code, reason)
-        self._to_app.put({"type": "websocket.disconnect", "code": code, "reason": reason})
+        after = profile.disconnect_code_after_close
+        disconnect: Message = {
+            "type": "websocket.disconnect",
+            "code": code if after == "echo" else after,
+        }
+        if profile.disconnect_reason:
+            disconnect["reason"] = reason
+        self._to_app.put(disconnect)
         self._to_client.put({"type": "websocket.close", "code": code, "reason": reason})
 
     def _drop(self) -> None:
