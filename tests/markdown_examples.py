@@ -17,10 +17,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+
+from yaat_testing import defaults
 
 _FENCE = re.compile(
     r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<code>.*?)^(?P=indent)```[ \t]*$",
@@ -78,6 +81,12 @@ class Example(pytest.Item):
         if block.title is not None:
             self._run_files(block)
             return
+        # A reader runs the examples with plain pytest: in memory, on uvicorn's profile,
+        # whatever this run's --yaat-live or --yaat-server say.
+        with defaults.applied(replace(defaults.current(), live=False, server="uvicorn")):
+            self._run_blocks(block)
+
+    def _run_blocks(self, block: Block) -> None:
         namespace: dict[str, Any] = {"__name__": f"docs_example_{self.index}"}
         for earlier in self.blocks[: self.index]:
             if earlier.title is None:

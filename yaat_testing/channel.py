@@ -9,8 +9,9 @@
 
 No ``asyncio.Queue`` and no ``wait_for``: a put appends and wakes the first waiter, and
 a get takes from the deque without suspending when a message is there already.
-Timeouts cost one timer per *timeout period*, not one per wait: the timer is armed for
-the earliest deadline and, when it fires early for a later one, re-armed.
+Timeouts cost one timer per *timeout period*, not one per wait, and channels that share
+an :class:`Alarm` (all the sessions of a transport) share that timer: it is armed for the
+earliest deadline and, when it fires early for a later one, re-armed.
 """
 
 from __future__ import annotations
@@ -19,37 +20,98 @@ import asyncio
 from collections import deque
 from typing import Any
 
+_PRUNE_AT = 16  # waiters a channel holds before it drops the cancelled ones
+
 
 class ChannelTimeout(Exception):
     """A :meth:`Channel.get` reached its deadline with nothing to take."""
 
 
-class Channel:
-    """Messages one way: a deque, waiters served in arrival order, deadlines on one timer."""
+class Alarm:
+    """One timer for the deadlines of many channels.
 
-    __slots__ = ("items", "loop", "timer", "waiters")
+    >>> async def demo():
+    ...     loop = asyncio.get_running_loop()
+    ...     alarm = Alarm(loop)
+    ...     first, second = Channel(loop, alarm), Channel(loop, alarm)
+    ...     try:
+    ...         await first.get(deadline=loop.time() + 0.01)
+    ...     except ChannelTimeout:
+    ...         return alarm.timer is None  # nothing else waits: nothing armed
+    >>> asyncio.run(demo())
+    True
+    """
+
+    __slots__ = ("channels", "loop", "timer")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        #: The channels that may have a waiter with a deadline.
+        self.channels: set[Channel] = set()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def arm(self, channel: Channel, deadline: float) -> None:
+        """Make sure the timer fires by *deadline*, for a waiter of *channel*."""
+        self.channels.add(channel)
+        timer = self.timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self.timer = self.loop.call_at(deadline, self._on_timer)
+
+    def forget(self, channel: Channel) -> None:
+        """*channel* is closed: its deadlines no longer matter."""
+        self.channels.discard(channel)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        later: float | None = None
+        for channel in list(self.channels):
+            pending = channel.expire(now)
+            if pending is None:
+                self.channels.discard(channel)
+            elif later is None or pending < later:
+                later = pending
+        if later is not None:  # a later wait is still pending: its own deadline
+            self.timer = self.loop.call_at(later, self._on_timer)
+
+    def close(self) -> None:
+        """Drop the timer, so that nothing of these channels outlives them."""
+        self.channels.clear()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+class Channel:
+    """Messages one way: a deque, waiters woken in arrival order, deadlines on one timer."""
+
+    __slots__ = ("_owns_alarm", "alarm", "items", "loop", "waiters")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, alarm: Alarm | None = None) -> None:
         self.items: deque[Any] = deque()
         self.loop = loop
         #: Waiting futures and their deadlines (loop time, or None), in arrival order.
-        self.waiters: dict[asyncio.Future[None], float | None] = {}
-        self.timer: asyncio.TimerHandle | None = None
+        self.waiters: list[tuple[asyncio.Future[None], float | None]] = []
+        #: The timer of the deadlines: this channel's own, or shared with others.
+        self.alarm = alarm if alarm is not None else Alarm(loop)
+        self._owns_alarm = alarm is None
 
     def put(self, item: Any) -> None:
-        """Append *item* and wake the first waiter."""
+        """Append *item* and wake the waiters: the first takes it, the others look again."""
         self.items.append(item)
         if self.waiters:
-            for waiter in self.waiters:  # the first that still waits (_wake_first, inlined)
-                if not waiter.done():
-                    waiter.set_result(None)
-                    return
+            self.wake_all()
 
     def wake_all(self) -> None:
-        """Wake every waiter, so that each looks again at what changed."""
-        if not self.waiters:
-            return
-        for waiter in self.waiters:
+        """Wake every waiter, so that each looks again at what changed.
+
+        Waking them all, rather than the first, means that a waiter cancelled after its
+        wake-up never leaves an item behind for the others.
+        """
+        waiters, self.waiters = self.waiters, []
+        for waiter, _ in waiters:
             if not waiter.done():
                 waiter.set_result(None)
 
@@ -62,47 +124,43 @@ class Channel:
             await self.wait(deadline)
         return items.popleft()
 
-    async def wait(self, deadline: float | None) -> None:
-        """Suspend until a put or a wake, or until the loop's clock reaches *deadline*."""
+    def wait(self, deadline: float | None) -> asyncio.Future[None]:
+        """A future that a put or a wake completes, or the loop's clock reaching *deadline*.
+
+        A future rather than a coroutine: the busiest wait of the harness saves a frame.
+        The caller looks again at the items once it is woken.
+        """
         waiter = self.loop.create_future()
-        self.waiters[waiter] = deadline
+        waiters = self.waiters
+        if len(waiters) >= _PRUNE_AT:
+            # Waits cancelled before any wake-up (a wait_for() around a receive, say)
+            # leave their futures here: drop them, so that the list stays short.
+            waiters[:] = [pair for pair in waiters if not pair[0].done()]
+        waiters.append((waiter, deadline))
         if deadline is not None:
-            timer = self.timer
-            if timer is None or timer.when() > deadline:
-                if timer is not None:
-                    timer.cancel()
-                self.timer = self.loop.call_at(deadline, self._on_timer)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled() and self.items:
-                self._wake_first()  # this waiter was woken for an item it will not take
-            raise
-        finally:
-            del self.waiters[waiter]
+            self.alarm.arm(self, deadline)
+        return waiter
 
-    def _wake_first(self) -> None:
-        for waiter in self.waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-
-    def _on_timer(self) -> None:
-        self.timer = None
-        now = self.loop.time()
+    def expire(self, now: float) -> float | None:
+        """Wake the waiters whose deadline is past; the earliest deadline still ahead."""
         later: float | None = None
-        for waiter, deadline in self.waiters.items():
-            if deadline is None or waiter.done():
+        pending = []
+        for waiter, deadline in self.waiters:
+            if waiter.done():
                 continue
-            if deadline <= now:
+            if deadline is not None and deadline <= now:
                 waiter.set_result(None)
-            elif later is None or deadline < later:
+                continue
+            pending.append((waiter, deadline))
+            if deadline is not None and (later is None or deadline < later):
                 later = deadline
-        if later is not None:  # a later wait is still pending: its own deadline
-            self.timer = self.loop.call_at(later, self._on_timer)
+        self.waiters = pending
+        return later
 
     def close(self) -> None:
-        """Drop the timer, so that nothing of this channel outlives its connection."""
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        """Leave the alarm (drop its timer if it is this channel's own), so that nothing
+        of this channel outlives its connection."""
+        if self._owns_alarm:
+            self.alarm.close()
+        else:
+            self.alarm.forget(self)

@@ -1,10 +1,11 @@
 """The defaults a ``TestClient`` takes from the test that runs it.
 
->>> current().live
-False
 >>> with applied(Defaults(live=True)):
 ...     current().live
 True
+>>> with applied(Defaults(server="daphne")):
+...     current().server, current().live
+('daphne', False)
 
 The pytest plugin applies the run's options (``--yaat-live``, ...) and the test's
 markers around each phase of each test, through a context variable: nothing global

@@ -98,8 +98,10 @@ class AppRunner:
             if channel is None:
                 channel = self._channel = Channel(loop)
             deadline = loop.time() + timeout
-            while not self.ended and loop.time() < deadline:
+            while True:
                 await channel.wait(deadline)
+                if self.ended or loop.time() >= deadline:
+                    break
             if not self.ended:
                 await self.cancel(timeout)
                 return False

@@ -20,7 +20,7 @@ from yaat.protocol import DENIAL_EXTENSION, Side, WebSocketState, next_state
 from yaat.types import ASGIApp, Message, Receive, Scope, Send
 from yaat.websockets import WebSocketDisconnect
 from yaat_testing.asgi import as_asgi3
-from yaat_testing.channel import Channel
+from yaat_testing.channel import Alarm, Channel
 from yaat_testing.exceptions import (
     ASGIProtocolError,
     ClientDisconnected,
@@ -113,6 +113,7 @@ class MemoryTransport(Transport):
         }
         self._lifespan: Lifespan | None = None
         self._open: weakref.WeakSet[MemoryConnection] = weakref.WeakSet()
+        self._alarm: Alarm | None = None
 
     async def start(self) -> None:
         """Run the lifespan startup, unless ``lifespan="off"`` or the server has none."""
@@ -132,6 +133,17 @@ class MemoryTransport(Transport):
         lifespan, self._lifespan = self._lifespan, None
         if lifespan is not None:
             await lifespan.shutdown()
+        alarm, self._alarm = self._alarm, None
+        if alarm is not None:
+            alarm.close()
+
+    def alarm(self, loop: asyncio.AbstractEventLoop) -> Alarm:
+        """The one timer of every session's deadlines: a timer per session would cost
+        more than the rest of a short session."""
+        alarm = self._alarm
+        if alarm is None or alarm.loop is not loop:
+            alarm = self._alarm = Alarm(loop)
+        return alarm
 
     async def shutdown(self, grace: float | None = None) -> None:
         """Shut the server down as its SIGTERM does, with sessions open; then lifespan.
@@ -256,8 +268,9 @@ class MemoryConnection(Connection):
         self._close_waits: asyncio.Future[None] | None = None
         loop = asyncio.get_running_loop()
         self._loop = loop
-        self._to_app = Channel(loop)
-        self._to_client = Channel(loop)
+        alarm = transport.alarm(loop)
+        self._to_app = Channel(loop, alarm)
+        self._to_client = Channel(loop, alarm)
         # The app's end is put on the client's channel, whose timer the handshake armed.
         self.runner = AppRunner(
             expected=(ClientDisconnected,), on_end=self._on_app_end, channel=self._to_client
@@ -275,21 +288,29 @@ class MemoryConnection(Connection):
                 return dict(self._last_disconnect)
             # otherwise receive() waits, as the server's does
         if not channel.items:
-            # Which task waits: a close from another one waits for it on some servers.
-            self._receiving = asyncio.current_task()
-            try:
+            if self.profile.close_while_receive_waits == "returns":
                 while not channel.items:
                     await channel.wait(None)
-            finally:
-                self._receiving = None
-                close_waits, self._close_waits = self._close_waits, None
-                if close_waits is not None and not close_waits.done():
-                    close_waits.set_result(None)
+            else:
+                await self._receive_watched(channel)
         message: Message = channel.items.popleft()
         if message["type"] == "websocket.disconnect":
             self._app_saw_disconnect = True
             self._last_disconnect = message
         return message
+
+    async def _receive_watched(self, channel: Channel) -> None:
+        """Wait for a message, known as the task that waits: on this server, a close
+        from another task waits for this receive() to return."""
+        self._receiving = asyncio.current_task()
+        try:
+            while not channel.items:
+                await channel.wait(None)
+        finally:
+            self._receiving = None
+            close_waits, self._close_waits = self._close_waits, None
+            if close_waits is not None and not close_waits.done():
+                close_waits.set_result(None)
 
     async def _app_send(self, message: Message) -> None:
         if self._read_limit is not None:
@@ -321,11 +342,10 @@ class MemoryConnection(Connection):
                 self._to_client.put(message)
                 return
         if (
-            self._receiving is not None
+            self._receiving is not None  # only set where a close waits for the receive
             and self._receiving is not asyncio.current_task()
             and type(message) is dict
             and message.get("type") == "websocket.close"
-            and self.profile.close_while_receive_waits != "returns"
         ):
             await self._close_while_receive_waits(message)
             return
@@ -683,12 +703,14 @@ class MemoryConnection(Connection):
         if not channel.items:
             loop = self._loop
             deadline = loop.time() + timeout
-            while not channel.items:
-                if loop.time() >= deadline:
-                    raise WebSocketTimeout(waited_for, timeout, str(self.transcript))
+            while True:
                 await channel.wait(deadline)
                 if failures.first is not None:
                     failures.raise_pending()
+                if channel.items:
+                    break
+                if loop.time() >= deadline:
+                    raise WebSocketTimeout(waited_for, timeout, str(self.transcript))
         return channel.items.popleft()
 
     async def send(self, message: Message) -> None:
