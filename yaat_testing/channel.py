@@ -7,8 +7,9 @@
 >>> asyncio.run(demo())
 'hello'
 
-No ``asyncio.Queue`` and no ``wait_for``: a put appends and wakes the first waiter, and
-a get takes from the deque without suspending when a message is there already.
+No ``asyncio.Queue`` and no ``wait_for``: a put appends and wakes the waiters (the first
+takes the item, the others look again), and a get takes from the deque without
+suspending when a message is there already.
 Timeouts cost one timer per *timeout period*, not one per wait, and channels that share
 an :class:`Alarm` (all the sessions of a transport) share that timer: it is armed for the
 earliest deadline and, when it fires early for a later one, re-armed.

@@ -81,11 +81,12 @@ class WebSocketSession:
         self._check_sendable(message)
         await self._connection.send(message)
         if message["type"] == "websocket.disconnect":
-            # What the server answered with, where it is known already (daphne: 1000).
-            closed = self._connection.closed
-            if closed is None:
-                closed = (message.get("code", 1000), message.get("reason") or "")
-            self._closed(*closed)
+            self._disconnected(message.get("code", 1000), message.get("reason") or "")
+
+    def _disconnected(self, code: int, reason: str) -> None:
+        """This side sent its close: closed with what the server answered, where it is
+        known already (daphne: 1000), or with its own code and reason."""
+        self._closed(*(self._connection.closed or (code, reason)))
 
     def _check_sendable(self, message: Message) -> None:
         """Raise what a real client would if it could not send *message* now."""
@@ -147,9 +148,13 @@ class WebSocketSession:
             message = await self._connection.receive(self.timeout if timeout is None else timeout)
         finally:
             self._receiving = None
+        self._note_close(message)
+        return message
+
+    def _note_close(self, message: Message) -> None:
+        """A received ``websocket.close`` ends the session, unless it has ended already."""
         if message["type"] != "websocket.send" and self.state is _CONNECTED:
             self._closed(message.get("code", 1000), message.get("reason") or "")
-        return message
 
     async def receive_text(self, timeout: float | None = None) -> str:
         """The next text message; ``WebSocketDisconnect`` if the app closed."""
@@ -165,8 +170,7 @@ class WebSocketSession:
             text = message.get("text")
             if type(text) is str:
                 return text
-            if message["type"] != "websocket.send":
-                self._closed(message.get("code", 1000), message.get("reason") or "")
+            self._note_close(message)
         else:
             message = await self._receive(timeout, "receive_text()")
         return text_of(message, "receive_text()")
@@ -297,8 +301,8 @@ class WebSocketSession:
         if self.state is _CONNECTED and connection.closed is None:
             # send(), without the checks that just passed: every session ends here.
             await connection.send({"type": "websocket.disconnect", "code": code, "reason": reason})
-            self._closed(*(connection.closed or (code, reason)))
-        await self._connection.aclose(self.timeout if timeout is None else timeout, code, reason)
+            self._disconnected(code, reason)
+        await connection.aclose(self.timeout if timeout is None else timeout, code, reason)
         if self.state is WebSocketState.CONNECTED and self._connection.closed is not None:
             self._closed(*self._connection.closed)
 

@@ -533,13 +533,7 @@ class MemoryConnection(Connection):
         self.app_state = _DISCONNECTED
         self.closed = (code, reason)
         after = profile.disconnect_code_after_close
-        disconnect: Message = {
-            "type": "websocket.disconnect",
-            "code": code if after == "echo" else after,
-        }
-        if profile.disconnect_reason:
-            disconnect["reason"] = reason
-        self._to_app.put(disconnect)
+        self._to_app.put(self._disconnect(code if after == "echo" else after, reason))
         self._to_client.put({"type": "websocket.close", "code": code, "reason": reason})
 
     def _drop(self) -> None:
@@ -742,10 +736,15 @@ class MemoryConnection(Connection):
         if self.closed is None:
             self.closed = self._client_close
         told = code if profile.disconnect_code == "client" else profile.disconnect_code
-        disconnect: Message = {"type": "websocket.disconnect", "code": told}
-        if profile.disconnect_reason:
+        self._to_app.put(self._disconnect(told, reason))
+
+    def _disconnect(self, code: int, reason: str) -> Message:
+        """The ``websocket.disconnect`` the app gets: with the reason if this server
+        passes reasons on."""
+        disconnect: Message = {"type": "websocket.disconnect", "code": code}
+        if self.profile.disconnect_reason:
             disconnect["reason"] = reason
-        self._to_app.put(disconnect)
+        return disconnect
 
     def _too_big(self, size: int) -> None:
         """A message over the server's limit: it closes (or hangs), and tells the app."""
@@ -754,10 +753,7 @@ class MemoryConnection(Connection):
         self.client_state = _DISCONNECTED
         self._wake_sender()
         code, reason = to_app
-        disconnect: Message = {"type": "websocket.disconnect", "code": code}
-        if self.profile.disconnect_reason:
-            disconnect["reason"] = reason.format(size=size, limit=limit)
-        self._to_app.put(disconnect)
+        self._to_app.put(self._disconnect(code, reason.format(size=size, limit=limit)))
         if to_client is None:
             self._ending = "never"
             return
