@@ -36,12 +36,22 @@ def test_bad_configuration_is_refused(kwargs: dict[str, Any], match: str) -> Non
         TestClient(Yaat(), **kwargs)
 
 
-async def test_subprotocols_must_be_a_list() -> None:
+async def test_subprotocols_are_checked_as_a_real_client_checks_them() -> None:
     async with TestClient(Yaat()) as client:
         with pytest.raises(
-            TypeError, match=r"subprotocols takes a list of str, e.g. \['chat'\], not a str"
+            TypeError,
+            match=r"subprotocols='chat' is a str, and a client takes a list: .* Instead, "
+            r"pass subprotocols=\['chat'\]",
         ):
             client.websocket_connect("/", subprotocols="chat")
+        with pytest.raises(TypeError, match=r"subprotocols holds 1, a int: each subprotocol"):
+            client.websocket_connect("/", subprotocols=["chat", 1])  # type: ignore[list-item]
+        with pytest.raises(TypeError, match=r"subprotocols takes a list of str, got set"):
+            client.websocket_connect("/", subprotocols={"chat"})  # type: ignore[arg-type]
+        with pytest.raises(
+            ValueError, match=r"subprotocol 'a chat' cannot be offered: a subprotocol is an HTTP"
+        ):
+            client.websocket_connect("/", subprotocols=["a chat"])
 
 
 @pytest.mark.yaat_memory_only("live mode serves plain ws:// only: there is no TLS on loopback")

@@ -278,7 +278,7 @@ def test_odd_scope_inputs_reach_the_app_faithfully(
     headers: list[tuple[str, str]], query: list[tuple[str, str]], cookies: dict[str, str]
 ) -> None:
     seen: dict[str, Any] = {}
-    app = Yaat()
+    app = Yaat(allowed_origins=["*"])  # any Origin header reaches the app (origins: test_origins)
 
     @app.websocket_route("/ws")
     async def handler(websocket: WebSocket) -> None:

@@ -107,34 +107,69 @@ def test_strictness_is_the_async_apis() -> None:
                 pass
 
 
-def test_no_thread_is_left_after_the_block() -> None:
-    before = threading.active_count()
-    with TestClient(build_app()) as client:
-        assert threading.active_count() == before + 1
+def _portal_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "yaat_testing portal"]
+
+
+def test_the_app_runs_in_the_test_thread_during_calls_and_on_its_own_between_them() -> None:
+    import time
+
+    seen: list[str] = []
+
+    async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        import asyncio
+
+        if scope["type"] != "websocket":
+            return
+        await receive()  # type: ignore[operator]
+        seen.append(threading.current_thread().name)
+        await send({"type": "websocket.accept"})  # type: ignore[operator]
+        await asyncio.sleep(0.02)  # nobody calls meanwhile: the pump runs it
+        seen.append(threading.current_thread().name)
+        await receive()  # type: ignore[operator]
+
+    with TestClient(app) as client:
+        assert _portal_threads() == []  # a plain test borrows the loop: no thread yet
+        with client.websocket_connect("/"):
+            time.sleep(0.1)  # the test computes; the app goes on, as on a real server
+        assert seen == [threading.current_thread().name, "yaat_testing portal"]
+    assert _portal_threads() == []  # the pump is joined when the block ends
+
+
+async def test_the_sync_api_works_inside_a_running_loop() -> None:
+    with TestClient(build_app()) as client:  # an async test calling it, as Starlette allows
+        assert client.get("/health").text == "ok"
         with client.websocket_connect("/echo") as ws:
-            ws.receive_text()
-    assert threading.active_count() == before
+            assert ws.receive_text() == "hello unset"
+            ws.send_text("hi")
+            assert ws.receive_json() == {"echo": "hi"}
+    assert _portal_threads() == []
 
 
-async def test_the_sync_api_inside_a_running_loop_is_refused() -> None:
-    with pytest.raises(
-        RuntimeError,
-        match=r"with TestClient\(...\) blocks, and this thread runs an event loop: probably",
-    ):
-        with TestClient(build_app()):
-            pass
-
-
-def test_a_sync_session_from_an_async_test_is_refused_too() -> None:
+def test_a_sync_session_from_inside_a_loop_and_from_the_app_itself() -> None:
     import asyncio
 
     with TestClient(build_app()) as client, client.websocket_connect("/echo") as ws:
+        ws.receive_text()
 
-        async def misuse() -> None:
-            ws.receive_text()
+        async def from_an_async_function() -> object:
+            ws.send_text("inside")
+            return ws.receive_json()
 
-        with pytest.raises(RuntimeError, match=r"SyncWebSocketSession.receive(_text)?\(\) blocks"):
-            asyncio.run(misuse())
+        assert asyncio.run(from_an_async_function()) == {"echo": "inside"}
+
+    async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        if scope["type"] == "websocket":
+            await receive()  # type: ignore[operator]
+            with client.websocket_connect("/"):  # the app calls the blocking API: refused
+                pass
+
+    with TestClient(app) as client:
+        with pytest.raises(
+            RuntimeError, match=r"from inside the portal's own loop would wait for itself"
+        ):
+            with client.websocket_connect("/"):
+                pass
 
 
 def test_exit_without_enter_is_an_error() -> None:

@@ -1,5 +1,6 @@
 """A one-way message channel between the app and the test, in one event loop.
 
+>>> import asyncio
 >>> async def demo():
 ...     channel = Channel(asyncio.get_running_loop())
 ...     channel.put("hello")
@@ -17,9 +18,11 @@ earliest deadline and, when it fires early for a later one, re-armed.
 
 from __future__ import annotations
 
-import asyncio
+import threading
 from collections import deque
 from typing import Any
+
+from yaat_testing.loops import Future, Loop, Timer
 
 _PRUNE_AT = 16  # waiters a channel holds before it drops the cancelled ones
 
@@ -31,6 +34,7 @@ class ChannelTimeout(Exception):
 class Alarm:
     """One timer for the deadlines of many channels.
 
+    >>> import asyncio
     >>> async def demo():
     ...     loop = asyncio.get_running_loop()
     ...     alarm = Alarm(loop)
@@ -45,11 +49,11 @@ class Alarm:
 
     __slots__ = ("channels", "loop", "timer")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: Loop) -> None:
         self.loop = loop
         #: The channels that may have a waiter with a deadline.
         self.channels: set[Channel] = set()
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: Timer | None = None
 
     def arm(self, channel: Channel, deadline: float) -> None:
         """Make sure the timer fires by *deadline*, for a waiter of *channel*."""
@@ -88,13 +92,15 @@ class Alarm:
 class Channel:
     """Messages one way: a deque, waiters woken in arrival order, deadlines on one timer."""
 
-    __slots__ = ("_owns_alarm", "alarm", "items", "loop", "waiters")
+    __slots__ = ("_owns_alarm", "alarm", "items", "loop", "thread_waiter", "waiters")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, alarm: Alarm | None = None) -> None:
+    def __init__(self, loop: Loop, alarm: Alarm | None = None) -> None:
         self.items: deque[Any] = deque()
         self.loop = loop
         #: Waiting futures and their deadlines (loop time, or None), in arrival order.
-        self.waiters: list[tuple[asyncio.Future[None], float | None]] = []
+        self.waiters: list[tuple[Future[None], float | None]] = []
+        #: A thread blocked in :meth:`wait_in_thread`, released by the next wake-up.
+        self.thread_waiter: threading.Lock | None = None
         #: The timer of the deadlines: this channel's own, or shared with others.
         self.alarm = alarm if alarm is not None else Alarm(loop)
         self._owns_alarm = alarm is None
@@ -102,7 +108,7 @@ class Channel:
     def put(self, item: Any) -> None:
         """Append *item* and wake the waiters: the first takes it, the others look again."""
         self.items.append(item)
-        if self.waiters:
+        if self.waiters or self.thread_waiter is not None:
             self.wake_all()
 
     def wake_all(self) -> None:
@@ -115,6 +121,10 @@ class Channel:
         for waiter, _ in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        thread_waiter = self.thread_waiter
+        if thread_waiter is not None:
+            self.thread_waiter = None
+            thread_waiter.release()
 
     async def get(self, deadline: float | None) -> Any:
         """The next item; :class:`ChannelTimeout` once the loop's clock reaches *deadline*."""
@@ -125,7 +135,7 @@ class Channel:
             await self.wait(deadline)
         return items.popleft()
 
-    def wait(self, deadline: float | None) -> asyncio.Future[None]:
+    def wait(self, deadline: float | None) -> Future[None]:
         """A future that a put or a wake completes, or the loop's clock reaching *deadline*.
 
         A future rather than a coroutine: the busiest wait of the harness saves a frame.
@@ -141,6 +151,29 @@ class Channel:
         if deadline is not None:
             self.alarm.arm(self, deadline)
         return waiter
+
+    def wait_in_thread(self, timeout: float) -> bool:
+        """Block this thread (not the loop's) until the next put or wake, for at most
+        *timeout* seconds; ``False`` if the time ran out.  Returns at once if items wait.
+
+        The sync API's receive waits here, so that the loop's put wakes the test's thread
+        directly, with no task and no call into the loop.  One thread waits at a time.
+        """
+        lock = threading.Lock()
+        lock.acquire()
+        if self.thread_waiter is not None:
+            raise RuntimeError(
+                "two threads receive from one session at once: probably a thread receives "
+                "while the test does too. Instead, receive in one thread"
+            )
+        self.thread_waiter = lock
+        if self.items:  # put before the waiter was seen: do not sleep past it
+            self.thread_waiter = None
+            return True
+        woken = lock.acquire(timeout=timeout)
+        if not woken and self.thread_waiter is lock:
+            self.thread_waiter = None
+        return woken
 
     def expire(self, now: float) -> float | None:
         """Wake the waiters whose deadline is past; the earliest deadline still ahead."""

@@ -8,19 +8,18 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import re
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from yaat.types import ASGIApp
 from yaat_testing import defaults
 from yaat_testing.lifespan import LIFESPAN_MODES, LifespanMode
 from yaat_testing.profiles import PROFILES
 from yaat_testing.rules import Strict
-from yaat_testing.scope import WebSocketRequest, http_scheme
+from yaat_testing.scope import WebSocketRequest, http_scheme, join_url, offered_subprotocols
 from yaat_testing.session import WebSocketSession
 from yaat_testing.transports import LiveTransport, MemoryTransport, Transport
 
@@ -198,10 +197,9 @@ class TestClient:
 
     def __enter__(self) -> SyncTestClient:
         """Start the app in an event loop of its own; the methods then block."""
-        from yaat_testing.portal import Portal, refuse_inside_a_loop
+        from yaat_testing.portal import Portal
         from yaat_testing.sync import SyncTestClient
 
-        refuse_inside_a_loop("with TestClient(...)")
         with contextlib.ExitStack() as stack:
             portal = stack.enter_context(Portal())
             portal.call(self.__aenter__)
@@ -234,14 +232,13 @@ class TestClient:
 
         Raises ``WebSocketDenied`` if the app refuses the handshake.
         """
-        if isinstance(subprotocols, str):
-            raise TypeError("subprotocols takes a list of str, e.g. ['chat'], not a str")
-        url = _join(self.base_url, path)
+        offered = offered_subprotocols(subprotocols)
+        url = join_url(self.base_url, path)
         pairs = self.headers + _header_pairs(headers)
         jar = {**self.cookies, **(cookies or {})}
         if jar:
             pairs.append((b"cookie", _cookie_header(jar)))
-        request = WebSocketRequest(url, pairs, list(subprotocols or ()))
+        request = WebSocketRequest(url, pairs, offered)
         return _Connect(self.transport, request, self.timeout if timeout is None else timeout)
 
     # -- HTTP -------------------------------------------------------------------------
@@ -300,12 +297,6 @@ class _Connect:
     ) -> None:
         assert self._session is not None
         await self._session.__aexit__(exc_type, exc, tb)
-
-
-@functools.lru_cache(maxsize=1024)
-def _join(base_url: str, path: str) -> str:
-    # Cached: a test suite opens thousands of sessions to a handful of paths.
-    return urljoin(base_url, path)
 
 
 def _header_pairs(headers: HeaderInput | None) -> list[tuple[bytes, bytes]]:

@@ -9,11 +9,12 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Literal
 
 from yaat.types import ASGIApp, Message
+from yaat_testing.channel import Channel
 from yaat_testing.exceptions import LifespanFailed, WebSocketTimeout
+from yaat_testing.loops import Loop, running_loop
 from yaat_testing.rules import check_lifespan_send
 from yaat_testing.runner import AppRunner
 
@@ -42,8 +43,9 @@ class Lifespan:
         self.timeout = timeout
         self.mode = mode
         self.runner = AppRunner()
-        self._to_app: asyncio.Queue[Message] = asyncio.Queue()
-        self._from_app: asyncio.Queue[Message] = asyncio.Queue()
+        self._loop: Loop | None = None
+        self._to_app: Channel | None = None
+        self._from_app: Channel | None = None
         self._phase = "startup"
         self._running = False
 
@@ -54,7 +56,11 @@ class Lifespan:
             "asgi": {"version": "3.0", "spec_version": "2.0"},
             "state": self.state,
         }
-        self.runner.start(self.app, scope, self._to_app.get, self._send)
+        loop = self._loop = running_loop()
+        self._to_app = Channel(loop)
+        self._from_app = Channel(loop, self._to_app.alarm)
+        self.runner = AppRunner(channel=self._from_app)  # the app's end wakes _reply()
+        self.runner.start(self.app, scope, self._receive, self._send)
         self._running = True
         await self._phase_of("startup")
 
@@ -65,7 +71,8 @@ class Lifespan:
 
     async def _phase_of(self, phase: str) -> None:
         self._phase = phase
-        await self._to_app.put({"type": f"lifespan.{phase}"})
+        assert self._to_app is not None
+        self._to_app.put({"type": f"lifespan.{phase}"})
         reply = await self._reply(phase)
         if reply is not None and reply["type"] == f"lifespan.{phase}.complete":
             if phase == "shutdown":
@@ -81,27 +88,34 @@ class Lifespan:
 
     async def _reply(self, phase: str) -> Message | None:
         """The app's answer to *phase*, or ``None`` if the app ended first."""
-        task = self.runner.task
-        assert task is not None
-        waiter = asyncio.ensure_future(self._from_app.get())
-        done, _ = await asyncio.wait(
-            {waiter, task}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        if waiter in done:
-            return waiter.result()
-        waiter.cancel()
-        await asyncio.wait({waiter})
-        if done:
-            return None
-        await self._stop()
-        raise WebSocketTimeout(f"lifespan.{phase}.complete", self.timeout)
+        loop, channel = self._loop, self._from_app
+        assert loop is not None
+        assert channel is not None
+        deadline = loop.time() + self.timeout
+        while not channel.items:
+            if self.runner.ended:
+                return None
+            if loop.time() >= deadline:
+                await self._stop()
+                raise WebSocketTimeout(f"lifespan.{phase}.complete", self.timeout)
+            await channel.wait(deadline)
+        reply: Message = channel.items.popleft()
+        return reply
+
+    async def _receive(self) -> Message:
+        assert self._to_app is not None
+        message: Message = await self._to_app.get(None)
+        return message
 
     async def _send(self, message: Message) -> None:
         violation = check_lifespan_send(self._phase, message)
         if violation is not None:  # every server raises here, strict or not
             raise violation.error()
-        await self._from_app.put(message)
+        assert self._from_app is not None
+        self._from_app.put(message)
 
     async def _stop(self) -> None:
         self._running = False
         await self.runner.cancel(self.timeout)
+        if self._to_app is not None:
+            self._to_app.close()  # and with it the timer both channels share

@@ -15,12 +15,12 @@ mean the same everywhere.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from yaat.types import ASGIApp, Receive, Scope, Send
 from yaat_testing.channel import Channel
+from yaat_testing.loops import Task, current_task, is_cancellation, one_turn, running_loop
 
 
 class AppRunner:
@@ -46,7 +46,7 @@ class AppRunner:
         self._owned = False
         self._channel = channel
         #: The task the app runs in: this runner's own, or the server's.
-        self.task: asyncio.Task[Any] | None = None
+        self.task: Task[Any] | None = None
         #: Whether the app has ended, by returning, raising or being cancelled.
         self.ended = False
         #: What the app raised, other than a cancellation or an ``expected`` exception.
@@ -57,24 +57,19 @@ class AppRunner:
     def start(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the app in a task of its own; what it raises is kept, never propagated."""
         self._owned = True
-        self.task = asyncio.get_running_loop().create_task(
-            self.run(app, scope, receive, send, False)
-        )
+        self.task = running_loop().create_task(self.run(app, scope, receive, send, False))
 
     async def run(
         self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, propagate: bool = True
     ) -> None:
         """Run the app in the current task; what it raises is kept, then propagated."""
         if self.task is None:
-            self.task = asyncio.current_task()
+            self.task = current_task()  # type: ignore[assignment]
         call: Any = app  # an app that breaks the spec may return a value
         try:
             self.result = await call(scope, receive, send)
-        except asyncio.CancelledError:
-            if propagate:
-                raise
         except BaseException as exc:
-            if not isinstance(exc, self._expected):
+            if not isinstance(exc, self._expected) and not is_cancellation(exc):
                 self.error = exc
             if propagate:
                 raise
@@ -83,7 +78,7 @@ class AppRunner:
             channel = self._channel
             if channel is not None:
                 # The app may run in a server's own loop and thread (daphne's reactor).
-                if channel.loop is asyncio.get_running_loop():
+                if channel.loop is running_loop():
                     channel.wake_all()
                 else:
                     channel.loop.call_soon_threadsafe(channel.wake_all)
@@ -93,7 +88,9 @@ class AppRunner:
     async def wait(self, timeout: float) -> bool:
         """Wait for the app to end; after *timeout*, cancel it.  True if it ended by itself."""
         if not self.ended:
-            loop = asyncio.get_running_loop()
+            loop = running_loop()
+            await one_turn(loop)  # an app that ends on what it was just sent ends now
+        if not self.ended:
             channel = self._channel
             if channel is None:
                 channel = self._channel = Channel(loop)
@@ -120,16 +117,21 @@ class AppRunner:
         task = self.task
         if task is None or task.done():
             return
-        loop = asyncio.get_running_loop()
-        if task.get_loop() is loop:
-            task.cancel()
-            await asyncio.wait({task}, timeout=grace)
-            return
-        # A task of another loop (a server's own thread): cancel it there, and wait for
-        # the end it reports on this runner's channel.
-        task.get_loop().call_soon_threadsafe(task.cancel)
+        loop = running_loop()
         channel = self._channel or Channel(loop)
         self._channel = channel
+        if task.get_loop() is loop:
+            task.add_done_callback(lambda _: channel.wake_all())
+            task.cancel()
+            stopped: Callable[[], bool] = task.done
+        else:
+            # A task of another loop (a server's own thread): cancel it there, and wait
+            # for the end it reports on this runner's channel.
+            task.get_loop().call_soon_threadsafe(task.cancel)
+            stopped = self._has_ended
         deadline = loop.time() + grace
-        while not self.ended and loop.time() < deadline:
+        while not stopped() and loop.time() < deadline:
             await channel.wait(deadline)
+
+    def _has_ended(self) -> bool:
+        return self.ended

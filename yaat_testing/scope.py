@@ -8,9 +8,10 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from yaat.types import Scope
 
@@ -28,6 +29,56 @@ class WebSocketRequest(NamedTuple):
     url: str
     headers: Sequence[tuple[bytes, bytes]] = ()
     subprotocols: Sequence[str] = ()
+
+
+#: An HTTP token (RFC 9110 §5.6.2): what a subprotocol name must be.
+_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+
+
+def offered_subprotocols(subprotocols: object) -> list[str]:
+    """The subprotocols a client offers, checked as the ``websockets`` client checks them.
+
+    >>> offered_subprotocols(["graphql-transport-ws", "graphql-ws"])
+    ['graphql-transport-ws', 'graphql-ws']
+    >>> offered_subprotocols("graphql-ws")
+    Traceback (most recent call last):
+    ...
+    TypeError: subprotocols='graphql-ws' is a str, and a client takes a list: it would offer each character as a subprotocol (the websockets client raises "subprotocols must be a list"). Instead, pass subprotocols=['graphql-ws']
+    """
+    if subprotocols is None:
+        return []
+    if isinstance(subprotocols, (str, bytes)):
+        raise TypeError(
+            f"subprotocols={subprotocols!r} is a {type(subprotocols).__name__}, and a client "
+            "takes a list: it would offer each character as a subprotocol (the websockets "
+            'client raises "subprotocols must be a list"). Instead, pass '
+            f"subprotocols=[{subprotocols!r}]"
+        )
+    if not isinstance(subprotocols, (list, tuple)):
+        raise TypeError(
+            f"subprotocols takes a list of str, got {type(subprotocols).__name__} "
+            f"{subprotocols!r:.60}: pass e.g. subprotocols=['chat']"
+        )
+    for name in subprotocols:
+        if not isinstance(name, str):
+            raise TypeError(
+                f"subprotocols holds {name!r}, a {type(name).__name__}: each subprotocol "
+                "is a str, e.g. subprotocols=['chat']"
+            )
+        if _TOKEN.fullmatch(name) is None:
+            raise ValueError(
+                f"subprotocol {name!r} cannot be offered: a subprotocol is an HTTP token "
+                "(letters, digits and !#$%&'*+-.^_`|~, no spaces or commas), and the "
+                "websockets client refuses it (invalid subprotocol)"
+            )
+    return list(subprotocols)
+
+
+@functools.lru_cache(maxsize=1024)
+def join_url(base_url: str, path: str) -> str:
+    """``urljoin(base_url, path)``, cached: a suite opens thousands of sessions to a
+    handful of paths."""
+    return urljoin(base_url, path)
 
 
 def websocket_scheme(url: str) -> str:

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
@@ -23,6 +22,7 @@ from yaat.websockets import (
 )
 from yaat_testing import defaults
 from yaat_testing.exceptions import ConcurrentReceiveError, UnexpectedMessage, WebSocketTimeout
+from yaat_testing.loops import is_cancellation, running_loop
 from yaat_testing.transcript import Transcript
 from yaat_testing.transports.base import Connection
 
@@ -185,9 +185,14 @@ class WebSocketSession:
         The sync API calls it from its own thread: the connection only hands over a
         plain data message at the head of its channel, which only this side takes.
         """
-        if self.state is not _CONNECTED or self._receiving is not None or self.reading_paused:
+        if not self._takes_ready():
             return None
         return self._connection.receive_nowait()
+
+    def _takes_ready(self) -> bool:
+        """Whether a receive now may take a data message without the loop's checks: the
+        session is open, reads, and no other receive waits."""
+        return self.state is _CONNECTED and self._receiving is None and not self.reading_paused
 
     # -- flow control -----------------------------------------------------------------
 
@@ -256,7 +261,7 @@ class WebSocketSession:
             raise ValueError(
                 f"receive_matching(decode={decode!r}): use 'raw', 'text', 'bytes' or 'json'"
             )
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         budget = self.timeout if timeout is None else timeout
         deadline = loop.time() + budget
         skipped = 0
@@ -337,7 +342,7 @@ class WebSocketSession:
         notes = [str(self.transcript)]
         if app_error is not None and app_error is not exc:
             notes.insert(0, f"the app also raised {app_error!r}")
-        if hasattr(exc, "add_note") and not isinstance(exc, asyncio.CancelledError):
+        if hasattr(exc, "add_note") and not is_cancellation(exc):
             for note in notes:
                 exc.add_note(note)
 

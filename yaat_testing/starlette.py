@@ -13,26 +13,32 @@ the ASGI rules, and never hang.  A test that was green on something no real serv
 does goes red, and the error says why; ``docs/starlette.md`` lists those cases.
 Starlette's exception classes are raised: ``starlette.websockets.WebSocketDisconnect``
 and ``starlette.testclient.WebSocketDenialResponse``.
+
+It works where Starlette's works: in ``def`` tests and in ``async def`` tests and
+fixtures (the app runs in a loop of its own, in another thread), inside and outside
+``with client:``, on ``backend="asyncio"`` and ``backend="trio"``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from collections.abc import Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeVar
-from urllib.parse import urljoin
 
 from starlette.websockets import WebSocketDisconnect
 
+from yaat.types import Scope
 from yaat.websockets import WebSocketDisconnect as YaatWebSocketDisconnect
-from yaat_testing.client import _Connect
 from yaat_testing.exceptions import WebSocketDenied
-from yaat_testing.portal import Portal, refuse_inside_a_loop
+from yaat_testing.loops import Loop, running_loop
+from yaat_testing.portal import BACKENDS, Portal
 from yaat_testing.rules import Strict
-from yaat_testing.scope import WebSocketRequest
-from yaat_testing.sync import Caller, SyncWebSocketSession
+from yaat_testing.scope import WebSocketRequest, join_url, offered_subprotocols
+from yaat_testing.session import WebSocketSession
+from yaat_testing.sync import SyncWebSocketSession
 from yaat_testing.transports.memory import MemoryTransport
 
 with warnings.catch_warnings():
@@ -59,6 +65,9 @@ _HANDSHAKE_HEADERS = frozenset(
         b"sec-websocket-protocol",
     }
 )
+# What websocket_connect() can take from build_request() alone; anything else (auth,
+# extensions, ...) goes through httpx's whole request path.
+_BUILT_ARGUMENTS = frozenset({"params", "headers", "cookies"})
 
 
 def __getattr__(name: str) -> Any:
@@ -120,6 +129,11 @@ class TestClient(_starlette.TestClient):
         strict: bool | Strict = True,
         timeout: float = 5.0,
     ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(
+                f"backend must be 'asyncio' or 'trio', got {backend!r}: the event loop "
+                "the app runs in, as in Starlette's TestClient"
+            )
         super().__init__(
             app,
             base_url=base_url,
@@ -146,61 +160,105 @@ class TestClient(_starlette.TestClient):
         #: The timeout of every wait of a session (httpx's ``timeout`` is for HTTP).
         self.websocket_timeout = timeout
         self._transport = _Upgrades(self._transport)
+        self._attached: tuple[Any, Portal] | None = None
 
     def websocket_connect(  # type: ignore[override]
         self, url: str, subprotocols: Sequence[str] | None = None, **kwargs: Any
     ) -> WebSocketTestSession:
         """A session to *url*; ``headers``, ``cookies``, ``params`` and ``auth`` as httpx takes them."""
-        backend = self.async_backend["backend"]
-        if backend != "asyncio":
-            raise ValueError(
-                f"yaat_testing runs WebSocket sessions on asyncio only, and this client has "
-                f"backend={backend!r} (HTTP runs on it as Starlette's does): use "
-                "backend='asyncio' for WebSocket tests"
-            )
+        offered = offered_subprotocols(subprotocols)
+        target = join_url("ws://testserver", url)
+        if kwargs or self.auth is not None or self.event_hooks["request"] or self.cookies:
+            request = self._handshake_request(target, kwargs)
+            target = str(request.url)
+            raw = request.headers.raw
+        else:  # what httpx would merge in: the client's own headers, nothing else
+            raw = self.headers.raw
+        headers = [(name.lower(), value) for name, value in raw]
+        headers = [pair for pair in headers if pair[0] not in _HANDSHAKE_HEADERS]
+        request = WebSocketRequest(target, headers, offered)
+        return WebSocketTestSession(self, self.websockets.build_scope(request))
+
+    def _handshake_request(self, url: str, kwargs: dict[str, Any]) -> Any:
+        """The GET request httpx would send for *url*: the client's headers, cookies and
+        base URL merged with *kwargs*, and its auth and request hooks applied."""
+        if (
+            kwargs.keys() <= _BUILT_ARGUMENTS
+            and self.auth is None
+            and not self.event_hooks["request"]
+        ):
+            # What request() would hand the transport, without its send path.
+            return self.build_request("GET", url, **kwargs)
         try:
-            self.request("GET", urljoin("ws://testserver", url), **kwargs)
+            self.request("GET", url, **kwargs)
         except _WebSocketRequest as upgrade:
-            request = upgrade.request
-        else:  # pragma: no cover - the transport always raises for ws://
-            raise RuntimeError("expected the WebSocket request to reach the transport")
-        headers = [
-            (name.lower(), value)
-            for name, value in request.headers.raw
-            if name.lower() not in _HANDSHAKE_HEADERS
-        ]
-        target = WebSocketRequest(str(request.url), headers, list(subprotocols or ()))
-        return WebSocketTestSession(self, _Connect(self.websockets, target, self.websocket_timeout))
+            return upgrade.request
+        raise RuntimeError(  # pragma: no cover - the transport always raises for ws://
+            "expected the WebSocket request to reach the transport"
+        )
+
+    def _portal_in(self, anyio_portal: Any) -> Portal:
+        """A portal of ours into the loop of anyio's *anyio_portal* (``with client:``)."""
+        attached = self._attached
+        if attached is None or attached[0] is not anyio_portal:
+            loop, thread_id = anyio_portal.call(_loop_and_thread)
+            attached = self._attached = (anyio_portal, Portal.attach(loop, thread_id))
+        return attached[1]
+
+
+async def _loop_and_thread() -> tuple[Loop, int]:
+    return running_loop(), threading.get_ident()
 
 
 class WebSocketTestSession(SyncWebSocketSession):
-    """A session with Starlette's names: ``accepted_subprotocol``, ``extra_headers``,
-    ``send_json(mode="binary")`` and ``receive_json(mode="binary")``.
+    """Starlette's ``WebSocketTestSession``, through the harness.
 
-    It connects when the ``with`` block starts, and raises Starlette's exceptions.
+    Starlette's names are all here: ``app``, ``scope``, ``portal``, ``portal_factory``,
+    ``accepted_subprotocol``, ``extra_headers``, ``exit_stack``, ``send_json(mode=
+    "binary")``, ``receive_json(mode="binary")`` and ``close(code, reason)``.  It
+    connects when the ``with`` block starts, and raises Starlette's exceptions.
     """
 
-    accepted_subprotocol: str | None = None
-    extra_headers: list[tuple[bytes, bytes]] = []  # noqa: RUF012 - replaced per session
-
-    def __init__(self, client: TestClient, connect: _Connect) -> None:
+    def __init__(self, client: TestClient, scope: Scope) -> None:
+        #: The ASGI app under test (an ASGI 2 app wrapped as ASGI 3, as Starlette does).
+        self.app = client.app
+        #: The ``websocket`` scope the app gets: this very dict, so what the app
+        #: writes to it (a connection hook's ``scope["user"]``) is readable here.
+        #: On a real server the scope lives in the server's process, out of reach.
+        self.scope = scope
+        #: The subprotocol the app accepted with, or ``None``.
+        self.accepted_subprotocol: str | None = None
+        #: The headers the app sent with ``websocket.accept``, or ``None`` if none.
+        #: A real client sees them among the handshake response's headers.
+        self.extra_headers: list[tuple[bytes, bytes]] | None = None
+        #: Makes the blocking portal a session runs in, as Starlette's does.
+        self.portal_factory = client._portal_factory
+        #: The blocking portal the session runs in: inside ``with client:`` Starlette's
+        #: own (anyio's), outside it a :class:`~yaat_testing.portal.Portal` of its own.
+        #: Both take ``portal.call(async_function, *args)``.
+        self.portal: Any = None
+        #: What leaving the ``with`` block unwinds: the session, then its portal.
+        self.exit_stack = contextlib.ExitStack()
         self._client = client
-        self._connect = connect
-        self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> WebSocketTestSession:
-        refuse_inside_a_loop("websocket_connect()")
-        with self._stack:
+        client = self._client
+        with contextlib.ExitStack() as stack:
             # Inside `with client:` Starlette's portal runs the lifespan: the app's
             # objects live in its loop.  Outside, a portal of our own, for this session.
-            running: Caller | None = self._client.portal
-            portal = running if running is not None else self._stack.enter_context(Portal())
-            self._portal = portal
-            session = self._starlette(lambda: portal.call(self._connect.__aenter__))
+            if client.portal is not None:
+                self.portal = client.portal
+                portal = client._portal_in(client.portal)
+            else:
+                portal = Portal(client.async_backend["backend"])  # type: ignore[arg-type]
+                self.portal = stack.enter_context(portal)
+            transport, timeout = client.websockets, client.websocket_timeout
+            connection = self._starlette(lambda: portal.call(transport.open, self.scope, timeout))
+            session = WebSocketSession(connection, timeout)
             super().__init__(session, portal)
             self.accepted_subprotocol = session.subprotocol
-            self.extra_headers = list(session.accept_headers.raw)
-            self._stack = self._stack.pop_all()
+            self.extra_headers = list(session.accept_headers.raw) or None
+            self.exit_stack = stack.pop_all()
         return self
 
     def __exit__(
@@ -209,8 +267,8 @@ class WebSocketTestSession(SyncWebSocketSession):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        with self._stack:
-            self._starlette(lambda: self._portal.call(self._connect.__aexit__, exc_type, exc, tb))
+        with self.exit_stack:
+            self._starlette(lambda: self._portal.call(self.session.__aexit__, exc_type, exc, tb))
 
     def _call(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         return self._starlette(lambda: super(WebSocketTestSession, self)._call(function, *args))
@@ -234,6 +292,14 @@ class WebSocketTestSession(SyncWebSocketSession):
 
     # -- Starlette's spellings --------------------------------------------------------
 
+    def receive_text(self, timeout: float | None = None) -> str:
+        """The next text message; Starlette's ``WebSocketDisconnect`` if the app closed."""
+        return self._starlette(lambda: super(WebSocketTestSession, self).receive_text(timeout))
+
+    def receive_bytes(self, timeout: float | None = None) -> bytes:
+        """The next binary message; Starlette's ``WebSocketDisconnect`` if the app closed."""
+        return self._starlette(lambda: super(WebSocketTestSession, self).receive_bytes(timeout))
+
     def send_json(self, data: Any, mode: Literal["text", "binary", "bytes"] = "text") -> None:
         """Send *data* as JSON, in a text message or (``"binary"``) a binary one."""
         super().send_json(data, "bytes" if mode == "binary" else mode)
@@ -242,7 +308,11 @@ class WebSocketTestSession(SyncWebSocketSession):
         self, mode: Literal["text", "binary", "bytes"] = "text", timeout: float | None = None
     ) -> Any:
         """The next message parsed as JSON, from text or (``"binary"``) UTF-8 bytes."""
-        return super().receive_json("bytes" if mode == "binary" else mode, timeout)
+        return self._starlette(
+            lambda: super(WebSocketTestSession, self).receive_json(
+                "bytes" if mode == "binary" else mode, timeout
+            )
+        )
 
     def close(
         self, code: int = 1000, reason: str | None = None, timeout: float | None = None

@@ -15,15 +15,17 @@ block stops the loop and joins the thread.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from yaat.datastructures import Headers
 from yaat.protocol import WebSocketState
 from yaat.types import Message
-from yaat.websockets import JSONMode
-from yaat_testing.portal import refuse_inside_a_loop
+from yaat.websockets import JSONMode, decode_json
+from yaat_testing.exceptions import WebSocketTimeout
+from yaat_testing.portal import Portal
 from yaat_testing.session import (
     Close,
     WebSocketSession,
@@ -43,30 +45,27 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class Caller(Protocol):
-    """What runs the async calls: a :class:`Portal`, or anyio's ``BlockingPortal``."""
-
-    def call(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
-        """Run ``function(*args)`` in the portal's loop and return its result."""
-        ...
-
-
 class SyncWebSocketSession:
     """A :class:`~yaat_testing.WebSocketSession` whose methods block.
 
     >>> with client.websocket_connect("/ws") as ws:  # doctest: +SKIP
     ...     ws.send_text("hi")
     ...     assert ws.receive_text() == "echo: hi"
+
+    Sends return at once, as a real client's do: the message is handed to the loop's
+    thread, and what fails there is raised by the next call.  A receive takes a message
+    that is there already without a trip to the loop, and waits for one in this thread,
+    woken by the loop when it comes.  Everything else runs in the loop, as the async
+    session's own method.
     """
 
-    def __init__(self, session: WebSocketSession, portal: Caller) -> None:
+    def __init__(self, session: WebSocketSession, portal: Portal) -> None:
         #: The async session this one drives.
         self.session = session
         self._portal = portal
         self._posted_error: BaseException | None = None
 
     def _call(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
-        refuse_inside_a_loop(f"{type(self).__name__}.{function.__name__}()")
         result: T = self._portal.call(self._after_posted, function, *args)
         return result
 
@@ -78,20 +77,37 @@ class SyncWebSocketSession:
         return await function(*args)
 
     def _send(self, message: Message) -> None:
-        """Send without waiting for the loop, as a real client's send does not wait.
+        """Send without waiting for the app, as a real client's send does not wait.
 
-        What the async ``send()`` would raise at once is raised here, in this thread;
-        a failure that comes later is raised by the next call, as with a real socket.
+        What the async ``send()`` would raise at once is raised here.  A message handed
+        to a loop that another thread runs is delivered there; what fails then is
+        raised by the next call, as with a real socket.
         """
         session = self.session
         session._check_sendable(message)
-        post = getattr(self._portal, "post", None)
-        failures = session._connection.failures
-        if post is None or failures.pending or message["type"] != "websocket.receive":
+        connection = session._connection
+        if connection.failures.pending or message["type"] != "websocket.receive":
             self._call(session.send, message)
             return
-        refuse_inside_a_loop(f"{type(self).__name__}.send()")
-        post(self._posted, message)
+        portal = self._portal
+        if not portal.borrow():
+            portal.call_soon(self._deliver, message)
+            return
+        try:  # the loop is this thread's for now: deliver from here, no hand-over
+            if self._posted_error is not None or not connection.send_nowait(message):
+                self._call(session.send, message)
+        finally:
+            portal.give_back()
+
+    def _deliver(self, message: Message) -> None:
+        """In the loop's thread: hand a posted message to the connection."""
+        connection = self.session._connection
+        try:
+            if not connection.send_nowait(message):
+                self._portal.post(self._posted, message)
+        except BaseException as error:  # raised by the next call
+            if self._posted_error is None:
+                self._posted_error = error
 
     async def _posted(self, message: Message) -> None:
         try:
@@ -152,33 +168,63 @@ class SyncWebSocketSession:
 
     def receive(self, timeout: float | None = None) -> Message:
         """The app's next raw message."""
-        ready = self._ready()
-        return ready if ready is not None else self._call(self.session.receive, timeout)
+        return self._receive(timeout, "receive()")
 
     def receive_text(self, timeout: float | None = None) -> str:
         """The next text message; ``WebSocketDisconnect`` if the app closed."""
-        ready = self._ready()
-        if ready is not None:
-            return text_of(ready, "receive_text()")
-        return self._call(self.session.receive_text, timeout)
+        return text_of(self._receive(timeout, "receive_text()"), "receive_text()")
 
     def receive_bytes(self, timeout: float | None = None) -> bytes:
         """The next binary message; ``WebSocketDisconnect`` if the app closed."""
-        ready = self._ready()
-        if ready is not None:
-            return bytes_of(ready, "receive_bytes()")
-        return self._call(self.session.receive_bytes, timeout)
+        return bytes_of(self._receive(timeout, "receive_bytes()"), "receive_bytes()")
 
     def receive_json(self, mode: JSONMode = "text", timeout: float | None = None) -> Any:
         """The next message parsed as JSON."""
-        return self._call(self.session.receive_json, mode, timeout)
+        call = f"receive_json(mode={mode!r})"
+        if mode not in ("text", "bytes"):
+            raise ValueError(f"{call}: mode must be 'text' or 'bytes', got {mode!r}")
+        message = self._receive(timeout, call)
+        data = text_of(message, call) if mode == "text" else bytes_of(message, call)
+        return decode_json(call, data)
 
-    def _ready(self) -> Message | None:
-        """A data message that is there already, taken without a trip to the loop."""
-        refuse_inside_a_loop(f"{type(self).__name__}.receive()")
-        if self._posted_error is not None:
-            return None
-        return self.session._receive_ready()
+    def _receive(self, timeout: float | None, call: str) -> Message:
+        """The next message: one that is there already is taken at once; otherwise this
+        thread waits for one, running the loop itself if it can borrow it, or woken by
+        the loop's put if another thread runs it.  Anything but plain data (a close, a
+        failure, the time running out) is the loop's receive."""
+        session = self.session
+        if self._posted_error is None:
+            message = session._receive_ready()
+            if message is not None:
+                return message
+        budget = session.timeout if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        connection = session._connection
+        portal = self._portal
+        here = portal.borrow()
+        try:
+            while (
+                self._posted_error is None
+                and session._takes_ready()
+                and connection.wait_in_thread(deadline - time.monotonic(), run_loop=here)
+            ):
+                message = session._receive_ready()
+                if message is not None:
+                    return message
+            return self._call(self._receive_in_loop, call, deadline - time.monotonic(), budget)
+        finally:
+            if here:
+                portal.give_back()
+
+    async def _receive_in_loop(self, call: str, remaining: float, budget: float) -> Message:
+        """The async session's receive, with what is left of *budget*; a timeout is
+        reported with the whole *budget*, which is what the test waited."""
+        try:
+            return await self.session._receive(max(remaining, 0.0), call)
+        except WebSocketTimeout as error:
+            if error.timeout == budget:
+                raise
+            raise WebSocketTimeout(error.waited_for, budget, str(self.session.transcript)) from None
 
     def receive_close(self, timeout: float | None = None) -> Close:
         """Wait for the app to close; ``UnexpectedMessage`` if a message comes first."""
@@ -192,8 +238,7 @@ class SyncWebSocketSession:
         timeout: float | None = None,
     ) -> Any:
         """The first message for which *predicate* is true; the ones before are skipped."""
-        refuse_inside_a_loop(f"{type(self).__name__}.receive_matching()")
-        return self._portal.call(
+        return self._call(
             lambda: self.session.receive_matching(predicate, decode=decode, timeout=timeout)
         )
 
@@ -226,12 +271,11 @@ class SyncWebSocketSession:
 class SyncConnect:
     """The ``with`` that :meth:`SyncTestClient.websocket_connect` returns."""
 
-    def __init__(self, connect: _Connect, portal: Caller) -> None:
+    def __init__(self, connect: _Connect, portal: Portal) -> None:
         self._connect = connect
         self._portal = portal
 
     def __enter__(self) -> SyncWebSocketSession:
-        refuse_inside_a_loop("websocket_connect()")
         return SyncWebSocketSession(self._portal.call(self._connect.__aenter__), self._portal)
 
     def __exit__(
@@ -250,7 +294,7 @@ class SyncTestClient:
     ...     assert client.get("/health").text == "ok"
     """
 
-    def __init__(self, client: TestClient, portal: Caller) -> None:
+    def __init__(self, client: TestClient, portal: Portal) -> None:
         #: The async client this one drives, in the portal's loop.
         self.client = client
         self._portal = portal
@@ -284,7 +328,6 @@ class SyncTestClient:
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send an HTTP request to the app through httpx; kwargs as in httpx."""
-        refuse_inside_a_loop("request()")
         return self._portal.call(lambda: self.client.request(method, url, **kwargs))
 
     def get(self, url: str, **kwargs: Any) -> httpx.Response:

@@ -107,6 +107,22 @@ class Connection(abc.ABC):
         """
         return None
 
+    def wait_in_thread(self, timeout: float, *, run_loop: bool = False) -> bool:
+        """Wait in the calling thread, for at most *timeout* seconds, until
+        :meth:`receive_nowait` may have a message: ``True`` to look again, ``False`` when
+        the waiting is for the loop to do (the time ran out, or something other than
+        data came).  With *run_loop* the calling thread owns the connection's loop (the
+        sync API borrowed it) and runs it meanwhile; otherwise another thread runs it.
+        The sync API's receive waits here.  By default: ``False`` at once.
+        """
+        return False
+
+    def send_nowait(self, message: Message) -> bool:
+        """Deliver *message* as :meth:`send` does, without waiting, if this connection
+        can: ``True`` once done, ``False`` (the default) if only :meth:`send` can.
+        Called in the loop's thread."""
+        return False
+
     @abc.abstractmethod
     async def aclose(self, timeout: float, code: int = 1000, reason: str = "") -> None:
         """Disconnect if still connected, wait (bounded) for the app to end, report failures."""

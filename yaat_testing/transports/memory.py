@@ -29,6 +29,7 @@ from yaat_testing.exceptions import (
     WebSocketTimeout,
 )
 from yaat_testing.lifespan import Lifespan, LifespanMode
+from yaat_testing.loops import Future, Loop, current_task, one_turn, running_loop
 from yaat_testing.profiles import UVICORN, CloseFix, Consequence, ServerProfile
 from yaat_testing.rules import (
     Facts,
@@ -137,7 +138,7 @@ class MemoryTransport(Transport):
         if alarm is not None:
             alarm.close()
 
-    def alarm(self, loop: asyncio.AbstractEventLoop) -> Alarm:
+    def alarm(self, loop: Loop) -> Alarm:
         """The one timer of every session's deadlines: a timer per session would cost
         more than the rest of a short session."""
         alarm = self._alarm
@@ -156,7 +157,7 @@ class MemoryTransport(Transport):
         connections = [c for c in self._open if c.runner.task is not None]
         for connection in connections:
             connection.server_shutdown()
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         deadline = loop.time() + grace
         for connection in connections:
             await connection.runner.wait(max(0.0, deadline - loop.time()))
@@ -179,7 +180,12 @@ class MemoryTransport(Transport):
         )
 
     async def connect(self, request: WebSocketRequest, timeout: float) -> MemoryConnection:
-        connection = MemoryConnection(self, self.build_scope(request))
+        return await self.open(self.build_scope(request), timeout)
+
+    async def open(self, scope: Scope, timeout: float) -> MemoryConnection:
+        """Perform the handshake for *scope* (from :meth:`build_scope`): the app gets this
+        very dict, and what it writes there stays readable (Starlette's ``ws.scope``)."""
+        connection = MemoryConnection(self, scope)
         self._open.add(connection)
         await connection.handshake(timeout)
         return connection
@@ -263,10 +269,10 @@ class MemoryConnection(Connection):
         #: (None while it reads), the payload bytes waiting, and the send's wake-up.
         self._read_limit: int | None = None
         self._buffered = 0
-        self._reader: asyncio.Future[None] | None = None
-        self._receiving: asyncio.Task[Any] | None = None
-        self._close_waits: asyncio.Future[None] | None = None
-        loop = asyncio.get_running_loop()
+        self._reader: Future[None] | None = None
+        self._receiving: object = None
+        self._close_waits: Future[None] | None = None
+        loop = running_loop()
         self._loop = loop
         alarm = transport.alarm(loop)
         self._to_app = Channel(loop, alarm)
@@ -302,7 +308,7 @@ class MemoryConnection(Connection):
     async def _receive_watched(self, channel: Channel) -> None:
         """Wait for a message, known as the task that waits: on this server, a close
         from another task waits for this receive() to return."""
-        self._receiving = asyncio.current_task()
+        self._receiving = current_task()
         try:
             while not channel.items:
                 await channel.wait(None)
@@ -343,7 +349,7 @@ class MemoryConnection(Connection):
                 return
         if (
             self._receiving is not None  # only set where a close waits for the receive
-            and self._receiving is not asyncio.current_task()
+            and self._receiving is not current_task()
             and type(message) is dict
             and message.get("type") == "websocket.close"
         ):
@@ -530,6 +536,7 @@ class MemoryConnection(Connection):
                 reason = reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
         if not profile.sends_close_reason:
             reason = ""
+        code, reason = as_sent(code), as_sent(reason)
         self.app_state = _DISCONNECTED
         self.closed = (code, reason)
         after = profile.disconnect_code_after_close
@@ -665,8 +672,13 @@ class MemoryConnection(Connection):
             body = self.profile.error_body
         if close is None:
             raise WebSocketDenied(status, headers or [], body, why)
+        code, reason = as_sent(close[0]), as_sent(close[1])
         raise WebSocketDenied(
-            status, headers or [], body, close_code=close[0], close_reason=str(close[1])
+            status,
+            headers or [],
+            body,
+            close_code=code,
+            close_reason=reason if isinstance(reason, str) else str(reason),
         )
 
     def _handshake_dropped(self, why: str) -> NoReturn:
@@ -697,23 +709,28 @@ class MemoryConnection(Connection):
         if not channel.items:
             loop = self._loop
             deadline = loop.time() + timeout
+            await one_turn(loop)  # the app, woken by what the test just sent, answers first
             while True:
-                await channel.wait(deadline)
                 if failures.first is not None:
                     failures.raise_pending()
                 if channel.items:
                     break
                 if loop.time() >= deadline:
                     raise WebSocketTimeout(waited_for, timeout, str(self.transcript))
+                await channel.wait(deadline)
         return channel.items.popleft()
 
     async def send(self, message: Message) -> None:
+        self.send_nowait(message)
+
+    def send_nowait(self, message: Message) -> bool:
+        """Deliver *message* to the app at once: in memory, a send never waits."""
         if self.failures.first is not None:
             self.failures.raise_pending()
         self.transcript.record(CLIENT_TO_APP, message)
         if message["type"] == "websocket.disconnect":
             self._client_closes(message.get("code", 1000), message.get("reason") or "")
-            return
+            return True
         limit = self.profile.max_message_size
         text = message.get("text")
         # A character is at most 4 UTF-8 bytes: most texts need no encoding to be measured.
@@ -721,10 +738,11 @@ class MemoryConnection(Connection):
             size = _size(message)
             if size > limit:
                 self._too_big(size)
-                return
+                return True
         if self.profile.receive_has_both_keys:
             message = {"type": "websocket.receive", "bytes": None, "text": None, **message}
         self._to_app.put(message)
+        return True
 
     def _client_closes(self, code: int, reason: str) -> None:
         """The client's close: what the app is told, and the close the server answers."""
@@ -792,14 +810,32 @@ class MemoryConnection(Connection):
         Only the client's side ever takes from that channel, and a deque's popleft is
         atomic: the sync API may call this from its own thread.
         """
+        if not self._data_first():
+            return None
+        message: Message = self._to_client.items.popleft()
+        return message
+
+    def _data_first(self) -> bool:
+        """Whether a data message is first on the client's channel, and no failure due."""
         items = self._to_client.items
         if not items or self.failures.first is not None:
-            return None
+            return False
         head = items[0]
-        if head is _APP_DONE or head is _DROPPED or head.get("type") != "websocket.send":
-            return None
-        message: Message = items.popleft()
-        return message
+        return head is not _APP_DONE and head is not _DROPPED and head["type"] == "websocket.send"
+
+    def wait_in_thread(self, timeout: float, *, run_loop: bool = False) -> bool:
+        """Wait for the app's next message: run the loop until it is put there (a
+        borrowed loop), or sleep until the loop's put wakes this thread.  ``False`` at
+        once when what is there is for the loop's receive to handle."""
+        channel = self._to_client
+        if channel.items or self.failures.first is not None or timeout <= 0:
+            return self._data_first()  # come in since receive_nowait() looked: look again
+        if not run_loop:
+            return channel.wait_in_thread(timeout)
+        loop = self._loop
+        assert isinstance(loop, asyncio.AbstractEventLoop)  # only asyncio loops are borrowed
+        loop.run_until_complete(channel.wait(loop.time() + timeout))  # the put or the deadline
+        return True
 
     async def aclose(self, timeout: float, code: int = 1000, reason: str = "") -> None:
         if self.client_state is _CONNECTED and self.closed is None:
@@ -814,6 +850,18 @@ class MemoryConnection(Connection):
         self.resume_reading()
         self._to_client.close()
         await self.runner.cancel(_HANDSHAKE_GRACE)
+
+
+def as_sent(value: Any) -> Any:
+    """The plain ``int`` or ``str`` a frame carries for *value*: an ``IntEnum`` code or a
+    ``str`` enum reason arrives as its value, whatever the member's ``str()`` says."""
+    if type(value) is int or type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    return value
 
 
 def _size(message: Message) -> int:
