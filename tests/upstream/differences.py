@@ -1,31 +1,14 @@
-"""Starlette's and FastAPI's own tests that fail with yaat_testing's drop-in, and why.
+"""The WebSocket tests of other projects that fail with yaat_testing's drop-in, and why.
 
-``scripts/upstream_tests.py`` runs those tests with the import line changed; every one
-must pass except those below, each of which asserts what no real server does.
+``scripts/upstream_tests.py`` runs the suites of ``tests/upstream/suites.py`` with the
+import line changed; every WebSocket test that passes with Starlette's client must pass
+with the drop-in, except those below (``suite:test id``), each of which asserts what no
+real server does.
 """
 
 from __future__ import annotations
 
-#: The files ``scripts/upstream_tests.py`` takes from each source distribution (regular
-#: expressions on the path inside it): the tests that open a WebSocket, and what they
-#: import.
-FILES: dict[str, list[str]] = {
-    "starlette": [
-        r"tests/(__init__|conftest|types)\.py",
-        r"tests/test_(websockets|endpoints|testclient)\.py",
-    ],
-    "fastapi": [
-        r"tests/(__init__|conftest|utils)\.py",
-        r"tests/test_(ws_router|ws_dependencies|security_websockets)\.py",
-        r"tests/test_dependency_(after_yield|yield_scope)_websockets\.py",
-        r"tests/test_tutorial/__init__\.py",
-        r"tests/test_tutorial/test_websockets/.*\.py",
-        r"docs_src/__init__\.py",
-        r"docs_src/websockets_/.*\.py",
-    ],
-}
-
-#: Test id -> why it fails here: what it asserts that no real server does.
+#: "suite:test id" -> why it fails here: what it asserts that no real server does.
 DIFFERENCES: dict[str, str] = {
     "starlette:tests/test_testclient.py::test_websocket_not_block_on_close[asyncio]": (
         "asserts that the app is cancelled as soon as the client leaves. No server cancels "
