@@ -36,7 +36,16 @@ from tests.fidelity.generator import SEED, Scenario, corpus_scenarios  # noqa: E
 from tests.fidelity.play import ScenarioApp, play_live, play_memory_many  # noqa: E402
 from yaat_testing.servers import SERVERS  # noqa: E402
 
-PACKAGES = ("uvicorn", "websockets", "wsproto", "hypercorn", "granian", "daphne", "twisted", "autobahn")
+PACKAGES = (
+    "uvicorn",
+    "websockets",
+    "wsproto",
+    "hypercorn",
+    "granian",
+    "daphne",
+    "twisted",
+    "autobahn",
+)
 RANDOM = 500
 #: How many scenarios one server instance serves before it is restarted.
 PER_SERVER = 150
@@ -57,6 +66,26 @@ def load_runs(directory: Path, server: str) -> dict[int, list[dict[str, Any]]]:
     return runs
 
 
+async def play_chunk(
+    scenarios: list[Scenario],
+    chunk: list[int],
+    app: ScenarioApp,
+    port: int,
+    file: Any,
+    concurrency: int,
+) -> None:
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(index: int) -> None:
+        async with limit:
+            outcome = await play_live(scenarios[index], index, app, port)
+        line = {"i": index, "o": outcome.as_json()}
+        file.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+        file.flush()
+
+    await asyncio.gather(*(one(index) for index in chunk))
+
+
 async def play_many(
     server: str, scenarios: list[Scenario], indexes: list[int], out: Path, concurrency: int
 ) -> None:
@@ -69,16 +98,7 @@ async def play_many(
             serving = SERVERS[server](app, lifespan="auto", root_path="", timeout=5.0)
             await serving.start()
             try:
-                limit = asyncio.Semaphore(concurrency)
-
-                async def one(index: int) -> None:
-                    async with limit:
-                        outcome = await play_live(scenarios[index], index, app, serving.port)
-                    line = {"i": index, "o": outcome.as_json()}
-                    file.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
-                    file.flush()
-
-                await asyncio.gather(*(one(index) for index in chunk))
+                await play_chunk(scenarios, chunk, app, serving.port, file, concurrency)
             finally:
                 await serving.stop()
             print(
@@ -147,36 +167,71 @@ def merge(servers: list[str], scenarios: list[Scenario], directory: Path) -> Non
     print(f"wrote {corpus.PATH} ({len(rows)} scenarios)")
 
 
-async def table() -> str:
-    """Per server: the scenarios, the stable cells the profile reproduces, the ones it
-    does not, and the flaky ones."""
-    from tests.fidelity.test_corpus import UNMODELLED
-
+async def compared() -> dict[str, dict[int, tuple[str, dict[str, Any]]]]:
+    """Per server, per scenario: "equal", "different" or "flaky", and the memory outcome."""
     header, rows = corpus.load()
-    scenarios = [row.scenario for row in rows]
-    lines = [
-        "| server | scenarios | equal | modelled as different | not modelled (listed) | flaky |",
-        "|---|---|---|---|---|---|",
-    ]
+    result: dict[str, dict[int, tuple[str, dict[str, Any]]]] = {}
     for server in header["servers"]:
-        indexes = [i for i, row in enumerate(rows) if server in row.cells]
-        memory = await memory_outcomes(server, scenarios, indexes)
-        counts: Counter[str] = Counter()
-        for index in indexes:
+        scenarios = {i: row.scenario for i, row in enumerate(rows) if server in row.cells}
+        memory = await play_memory_many(server, scenarios)
+        verdicts = {}
+        for index in scenarios:
             cell = rows[index].cells[server]
             if not cell.stable:
-                counts["flaky"] += 1
+                verdict = "flaky"
             elif memory[index] == cell.outcome:
-                counts["equal"] += 1
-            elif (rows[index].scenario.name, server) in UNMODELLED:
-                counts["listed"] += 1
+                verdict = "equal"
             else:
-                counts["different"] += 1
+                verdict = "different"
+            verdicts[index] = (verdict, memory[index])
+        result[server] = verdicts
+    return result
+
+
+async def table() -> str:
+    """Per server: the scenarios, the stable cells the profile reproduces, those it does
+    not (by family, ``tests/fidelity/unmodelled.py``), and the flaky ones."""
+    from tests.fidelity import unmodelled
+
+    _, rows = corpus.load()
+    families = list(unmodelled.FAMILIES)
+    lines = [
+        "| server | scenarios | equal | % of stable | different | "
+        + " | ".join(families)
+        + " | flaky |",
+        "|---|" + "---|" * (len(families) + 5),
+    ]
+    for server, verdicts in (await compared()).items():
+        counts: Counter[str] = Counter()
+        for index, (verdict, memory) in verdicts.items():
+            counts[verdict] += 1
+            if verdict == "different":
+                row = rows[index]
+                counts[unmodelled.family_of(row.scenario, row.cells[server].outcome, memory)] += 1
+        stable = counts["equal"] + counts["different"]
         lines.append(
-            f"| {server} | {len(indexes)} | {counts['equal']} | {counts['different']} | "
-            f"{counts['listed']} | {counts['flaky']} |"
+            f"| {server} | {len(verdicts)} | {counts['equal']} | "
+            f"{100 * counts['equal'] / stable:.1f} | {counts['different']} | "
+            + " | ".join(str(counts[family]) for family in families)
+            + f" | {counts['flaky']} |"
         )
     return "\n".join(lines)
+
+
+async def list_unmodelled() -> None:
+    """Write ``tests/fidelity/unmodelled.json``: every stable cell that differs, by family."""
+    from tests.fidelity import unmodelled
+
+    _, rows = corpus.load()
+    cells = {}
+    for server, verdicts in (await compared()).items():
+        for index, (verdict, memory) in verdicts.items():
+            if verdict == "different":
+                row = rows[index]
+                family = unmodelled.family_of(row.scenario, row.cells[server].outcome, memory)
+                cells[(row.scenario.name, server)] = family
+    unmodelled.write(cells, corpus.SERVERS)
+    print(f"listed {len(cells)} cells")
 
 
 async def drift(per_server: int) -> int:
@@ -187,7 +242,9 @@ async def drift(per_server: int) -> int:
     scenarios = [row.scenario for row in rows]
     changed = 0
     for server in corpus.SERVERS:
-        stable = [i for i, row in enumerate(rows) if server in row.cells and row.cells[server].stable]
+        stable = [
+            i for i, row in enumerate(rows) if server in row.cells and row.cells[server].stable
+        ]
         sample = sorted(random.Random(server).sample(stable, min(per_server, len(stable))))
         app = ScenarioApp(dict(enumerate(scenarios)))
         serving = SERVERS[server](app, lifespan="auto", root_path="", timeout=5.0)
@@ -205,14 +262,25 @@ async def drift(per_server: int) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--run", metavar="SERVER", help="play every scenario on SERVER once more")
     parser.add_argument("--rerun", action="store_true", help="play differing cells again")
     parser.add_argument("--merge", action="store_true", help="write the corpus from the runs")
-    parser.add_argument("--record", action="store_true", help="--run on every server, --rerun, --merge")
+    parser.add_argument(
+        "--record", action="store_true", help="--run on every server, --rerun, --merge"
+    )
     parser.add_argument("--table", action="store_true", help="print the per-server table")
-    parser.add_argument("--drift", type=int, metavar="N", help="play N stable cells per server again")
-    parser.add_argument("--runs", type=Path, default=ROOT / ".fidelity-runs", help="the runs directory")
+    parser.add_argument(
+        "--list-unmodelled", action="store_true", help="write tests/fidelity/unmodelled.json"
+    )
+    parser.add_argument(
+        "--drift", type=int, metavar="N", help="play N stable cells per server again"
+    )
+    parser.add_argument(
+        "--runs", type=Path, default=ROOT / ".fidelity-runs", help="the runs directory"
+    )
     parser.add_argument("--servers", default=",".join(corpus.SERVERS))
     parser.add_argument("--concurrency", type=int, default=2, help="cells at a time, per pass")
     parser.add_argument("--passes", type=int, default=3, help="runs of every cell")
@@ -233,6 +301,8 @@ def main() -> int:
         asyncio.run(rerun(servers, scenarios, args.runs, args.reruns))
     if args.merge or args.record:
         merge(servers, scenarios, args.runs)
+    if args.list_unmodelled:
+        asyncio.run(list_unmodelled())
     if args.table:
         print(asyncio.run(table()))
     if args.drift:

@@ -46,8 +46,15 @@ class CloseFix(enum.Enum):
     RAISE = "raise"
     #: The connection drops without a close frame: the client sees 1006.
     DROP = "drop"
-    #: The frame goes out with code 1000 instead.
+    #: The frame goes out with code 1000 instead, and the reason (wsproto).
     CODE_1000 = "code 1000"
+    #: The frame goes out without the reason (granian, for a reason that is not a str).
+    NO_REASON = "no reason"
+    #: ``send()`` returns, and the connection drops: the client sees 1006 (granian).
+    DROP_SILENTLY = "drop silently"
+    #: The frame goes out as asked, and the ``websockets`` client, which refuses to read
+    #: that code, fails the connection: it sees 1006.
+    CLIENT_FAILS = "the client fails"
     #: The reason is cut to the 123 bytes a close frame carries.
     TRUNCATE = "truncate"
     #: The app's own disconnect is queued, then its ``send()`` raises; nothing is sent
@@ -199,6 +206,9 @@ class ServerProfile:
     send_after_client_close: Consequence = Consequence.RAISE
     #: What an app's ``websocket.close`` does once the client has closed.
     close_after_client_close: Consequence = Consequence.IGNORE
+    #: What a second ``websocket.close`` after the app's own does; ``None``: what the
+    #: ``message-after-close`` rule's consequence says.  hypercorn and daphne ignore it.
+    close_after_close: Consequence | None = None
     #: What an app's send or close does once the connection is gone: the loop turn
     #: after the client's close, or at once after a drop; ``None``: as just after the
     #: client's close.  uvicorn raises ``ClientDisconnected`` then.
@@ -261,6 +271,8 @@ class ServerProfile:
     def close_code_fix(self, code: int) -> CloseFix | None:
         """What happens to a close with *code* after accept; ``None``: it is sent."""
         if code in (1004, 1005, 1006, 1015):
+            if code == 1004 and self.reserved_close_code is CloseFix.CODE_1000:
+                return CloseFix.CLIENT_FAILS  # wsproto replaces only 1005, 1006 and 1015
             return self.reserved_close_code
         if not (1000 <= code <= 1014 or 3000 <= code <= 4999):
             return self.invalid_close_code
@@ -366,6 +378,8 @@ UVICORN_WSPROTO = ServerProfile(
     disconnect_reason=True,
     reserved_close_code=CloseFix.CODE_1000,
     long_close_reason=CloseFix.TRUNCATE,
+    close_of_wrong_type=CloseFix.QUEUE_THEN_RAISE,
+    after_lost=_R,
     close_after_client_close=_R,
     disconnect_code_after_close="own",
     lost_code=1005,
@@ -406,6 +420,7 @@ HYPERCORN = ServerProfile(
     error_body=b"",
     disconnect_code=1006,
     disconnect_code_after_close=1000,
+    close_after_close=_I,
     drop_code=1006,
     send_after_client_close=_I,
     receive_has_both_keys=True,
@@ -444,6 +459,8 @@ GRANIAN = ServerProfile(
     raise_after_accept=1005,
     return_after_accept=1005,
     receive_after_disconnect="repeat",
+    long_close_reason=CloseFix.DROP_SILENTLY,
+    close_of_wrong_type=CloseFix.NO_REASON,
     send_after_client_close=_I,
     too_big=((1005, ""), (1005, "")),
     send_buffer=3_970_000,
@@ -493,6 +510,7 @@ DAPHNE = ServerProfile(
     sends_close_reason=False,
     drop_code=1006,
     close_echo=1000,
+    close_after_close=_I,
     send_after_client_close=_I,
     max_message_size=2**20,
     too_big=((1006, ""), (1006, "")),

@@ -148,7 +148,11 @@ def named() -> list[Scenario]:
         "recv, sleep, close, recv": [["recv"], ["sleep", 100], ["close", 1000, ""], ["recv"]],
     }
     for how in [
-        *(["close", code, reason] for code in (1000, 1001, 4999) for reason in CLIENT_CLOSE_REASONS),
+        *(
+            ["close", code, reason]
+            for code in (1000, 1001, 4999)
+            for reason in CLIENT_CLOSE_REASONS
+        ),
         ["drop"],
     ]:
         for name, steps in app_after.items():
@@ -327,12 +331,16 @@ def named() -> list[Scenario]:
 
 def _shown(reason: Any) -> str:
     if isinstance(reason, str) and len(reason) > 8:
-        return f"<{len(reason.encode())} bytes{' ' + repr(reason[-1]) if reason[-1] != 'x' else ''}>"
+        return (
+            f"<{len(reason.encode())} bytes{' ' + repr(reason[-1]) if reason[-1] != 'x' else ''}>"
+        )
     return repr(reason)
 
 
 def _step(step: Step) -> str:
-    return " ".join(_shown(part) if isinstance(part, str) and part != step[0] else str(part) for part in step)
+    return " ".join(
+        _shown(part) if isinstance(part, str) and part != step[0] else str(part) for part in step
+    )
 
 
 def _steps(steps: list[Step]) -> str:
@@ -353,7 +361,13 @@ def _random_app(rng: random.Random, depth: int = 0) -> list[Step]:
         elif roll < 0.5:
             steps.append(["send", rng.choice(("text", "uni", "bytes")), rng.choice(_SIZES)])
         elif roll < 0.68:
-            steps.append(["close", rng.choice(CLOSE_CODES[:12] * 3 + CLOSE_CODES), rng.choice(CLOSE_REASONS[:3] * 3 + CLOSE_REASONS)])
+            steps.append(
+                [
+                    "close",
+                    rng.choice(CLOSE_CODES[:12] * 3 + CLOSE_CODES),
+                    rng.choice(CLOSE_REASONS[:3] * 3 + CLOSE_REASONS),
+                ]
+            )
         elif roll < 0.75:
             steps.append(["sleep", rng.choice((10, 50, 100))])
         elif roll < 0.83 and depth == 0:
@@ -383,7 +397,9 @@ def _random_client(rng: random.Random, app: list[Step]) -> list[Step]:
             break
         roll = rng.random()
         if roll < 0.06:
-            steps.append(["close", rng.choice((1000, 1001, 4000)), rng.choice(CLIENT_CLOSE_REASONS)])
+            steps.append(
+                ["close", rng.choice((1000, 1001, 4000)), rng.choice(CLIENT_CLOSE_REASONS)]
+            )
             break
         if roll < 0.09:
             steps.append(["drop"])

@@ -199,7 +199,9 @@ class Script:
                 self.log.append([where, await self._call(self.receive(), APP_WAIT, received=True)])
             elif kind == "burst":
                 results = [
-                    await self._call(self.send(self._message(["send", "bytes", step[2]])), SEND_WAIT)
+                    await self._call(
+                        self.send(self._message(["send", "bytes", step[2]])), SEND_WAIT
+                    )
                     for _ in range(step[1])
                 ]
                 self.log.append([where, _runs(results)])
@@ -207,17 +209,29 @@ class Script:
                 status, parts, ends = step[1], step[2], step[3]
                 results = [
                     await self._call(
-                        self.send({"type": "websocket.http.response.start", "status": status, "headers": []}),
+                        self.send(
+                            {
+                                "type": "websocket.http.response.start",
+                                "status": status,
+                                "headers": [],
+                            }
+                        ),
                         SEND_WAIT,
                     )
                 ]
                 for number, size in enumerate(parts):
                     more = number < len(parts) - 1 or not ends
-                    body = {"type": "websocket.http.response.body", "body": bytes_of(size), "more_body": more}
+                    body = {
+                        "type": "websocket.http.response.body",
+                        "body": bytes_of(size),
+                        "more_body": more,
+                    }
                     results.append(await self._call(self.send(body), SEND_WAIT))
                 self.log.append([where, _runs(results)])
             else:
-                self.log.append([where, await self._call(self.send(self._message(step)), SEND_WAIT)])
+                self.log.append(
+                    [where, await self._call(self.send(self._message(step)), SEND_WAIT)]
+                )
 
     def _message(self, step: Step) -> Message:
         kind = step[0]
@@ -348,9 +362,10 @@ async def _read_rest(client: ClientSide, outcome: Outcome, to_the_end: bool = Fa
 
 
 async def wait_for_app(run: AppRun, within: float) -> None:
+    """Wait (bounded) for the app's end, which daphne's thread may set: polled."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
-    while not run.done.is_set() and loop.time() < deadline:
+    while not run.done.is_set() and loop.time() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
 
 
@@ -384,7 +399,11 @@ class LiveClient(ClientSide):
             data = await asyncio.wait_for(self.ws.recv(), timeout)
         except ConnectionClosed as closed:
             received = closed.rcvd
-            return [1006, ""] if received is None else [int(received.code), shown_reason(received.reason)]
+            return (
+                [1006, ""]
+                if received is None
+                else [int(received.code), shown_reason(received.reason)]
+            )
         except TimeoutError:
             return None
         return summary_of_data(data)
@@ -392,7 +411,9 @@ class LiveClient(ClientSide):
     async def close(self, code: int, reason: str) -> list[Any]:
         await self.ws.close(code, reason)
         received = self.ws.protocol.close_rcvd
-        return [1006, ""] if received is None else [int(received.code), shown_reason(received.reason)]
+        return (
+            [1006, ""] if received is None else [int(received.code), shown_reason(received.reason)]
+        )
 
     async def drop(self) -> None:
         self.ws.transport.abort()
@@ -462,7 +483,9 @@ class MemoryClient(ClientSide):
             return None
         if message["type"] == "websocket.close":
             return [message["code"], shown_reason(message["reason"] or "")]
-        return summary_of_data(message["text"] if message.get("text") is not None else message["bytes"])
+        return summary_of_data(
+            message["text"] if message.get("text") is not None else message["bytes"]
+        )
 
     async def close(self, code: int, reason: str) -> list[Any]:
         from yaat.websockets import WebSocketDisconnect
@@ -487,7 +510,12 @@ async def play_memory(scenario: Scenario, server: str, index: int = 0) -> Outcom
 
     app = ScenarioApp({index: scenario})
     async with TestClient(
-        app, server=server, strict=False, raise_app_exceptions=False, live=False, timeout=APP_END_WAIT
+        app,
+        server=server,
+        strict=False,
+        raise_app_exceptions=False,
+        live=False,
+        timeout=APP_END_WAIT,
     ) as client:
         connect = client.websocket_connect(
             f"/c/{index}", subprotocols=scenario.subprotocols, timeout=OPEN_TIMEOUT
@@ -510,7 +538,6 @@ async def play_memory(scenario: Scenario, server: str, index: int = 0) -> Outcom
             await wait_for_app(run, APP_END_WAIT)
         outcome.app = app_log(run)
     return outcome
-
 
 
 async def play_memory_many(

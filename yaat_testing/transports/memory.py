@@ -374,6 +374,8 @@ class MemoryConnection(Connection):
         self.transcript.record(APP_TO_CLIENT, message)
         facts = Facts(self.app_state, self._offered, self._denial_extension)
         for violation in check_send(facts, message):
+            if violation.rule == "message-after-close" and self._ignores_second_close(message):
+                return
             consequence = self._enforce(violation)
             if consequence is Consequence.IGNORE:
                 return
@@ -384,6 +386,15 @@ class MemoryConnection(Connection):
                     return
                 message = made
         self._apply(message)
+
+    def _ignores_second_close(self, message: Message) -> bool:
+        """A close after the app's own, which hypercorn and daphne ignore (not strict)."""
+        return (
+            self.profile.close_after_close is Consequence.IGNORE
+            and message.get("type") == "websocket.close"
+            and self.closed is not None
+            and not self.strict.enforces("message-after-close")
+        )
 
     async def _send_to_paused_reader(self, message: Message) -> None:
         """A send while the client does not read: it waits once the buffer is full.
@@ -520,9 +531,7 @@ class MemoryConnection(Connection):
         profile = self.profile
         code, reason = message.get("code", 1000), message.get("reason") or ""
         asked = (code, reason)
-        fixes = [
-            profile.close_code_fix(code) if type(code) is int else profile.close_of_wrong_type
-        ]
+        fixes = [profile.close_code_fix(code) if type(code) is int else profile.close_of_wrong_type]
         if not isinstance(reason, str):
             fixes.append(profile.close_of_wrong_type)
         elif len(reason.encode("utf-8")) > MAX_CLOSE_REASON_BYTES:
@@ -547,12 +556,19 @@ class MemoryConnection(Connection):
                     f"reason {reason!r:.40}",
                     "send a valid code and a reason of at most 123 UTF-8 bytes",
                 )
+            if fix is CloseFix.DROP_SILENTLY:
+                self._drop(profile.drop_code)
+                return
+            if fix is CloseFix.NO_REASON:
+                reason = ""
             if fix is CloseFix.CODE_1000:
-                code, reason = 1000, ""
+                code = 1000
             elif fix is CloseFix.TRUNCATE:
                 reason = reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
         if not profile.sends_close_reason:
             reason = ""
+        if CloseFix.CLIENT_FAILS in fixes:
+            code, reason = 1006, ""
         self.app_state = _DISCONNECTED
         self.closed = (code, reason)
         after = profile.disconnect_code_after_close
@@ -572,15 +588,16 @@ class MemoryConnection(Connection):
         if lost is not None:
             self._to_app.put({"type": "websocket.disconnect", "code": lost})
 
-    def _drop(self) -> None:
-        """The connection drops, as a real server's does when it fails on a message."""
+    def _drop(self, told: int = 1006) -> None:
+        """The connection drops, as a real server's does when it fails on a message; the
+        app is *told* this code."""
         if self.app_state is _CONNECTING or self.app_state is _RESPONSE:
             self._to_client.put(_DROPPED)
         else:
             self.closed = (1006, "")
             self._to_client.put({"type": "websocket.close", "code": 1006, "reason": ""})
         self.app_state = _DISCONNECTED
-        self._to_app.put({"type": "websocket.disconnect", "code": 1006})
+        self._to_app.put({"type": "websocket.disconnect", "code": told})
 
     def _on_app_end(self, runner: AppRunner) -> None:
         if runner.error is not None:
