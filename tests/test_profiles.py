@@ -35,8 +35,11 @@ def test_close_codes_each_server_refuses() -> None:
     from yaat_testing.profiles import DAPHNE, UVICORN_WSPROTO, CloseFix
 
     assert UVICORN.close_code_fix(1008) is None
-    assert UVICORN.close_code_fix(1006) is CloseFix.DROP
+    # uvicorn queues the app's disconnect, then websockets refuses the frame: send()
+    # raises and the connection stays open (tests/fidelity/corpus.jsonl)
+    assert UVICORN.close_code_fix(1006) is CloseFix.QUEUE_THEN_RAISE
     assert UVICORN_WSPROTO.close_code_fix(1005) is CloseFix.CODE_1000
+    assert UVICORN_WSPROTO.close_code_fix(1004) is CloseFix.CLIENT_FAILS  # sent as asked
     assert UVICORN_WSPROTO.close_code_fix(999) is CloseFix.DROP
     assert DAPHNE.close_code_fix(1008) is CloseFix.RAISE  # autobahn: 1000 or 3000-4999
     assert DAPHNE.close_code_fix(3000) is None

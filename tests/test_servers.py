@@ -74,6 +74,31 @@ async def test_daphne_shares_one_reactor_and_each_server_stops_listening() -> No
             await asyncio.open_connection("127.0.0.1", port)
 
 
+async def test_daphne_stops_listening_before_stop_returns_even_on_a_busy_reactor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Twisted closes a listening socket on the reactor's next turn; a stop() that returns
+    # before that turn lets a connection in (the kernel accepts it from the backlog): the
+    # "DID NOT RAISE ConnectionRefusedError" once seen in a fresh clone.  A turn made
+    # slow here makes that window certain.
+    import asyncio
+    import time
+
+    from yaat_testing.servers import daphne
+
+    stop_in_reactor = daphne.DaphneServer._stop_in_reactor
+
+    def busy_then_stop(server: object, port: object) -> object:
+        daphne.running_reactor().callLater(0, time.sleep, 0.3)
+        return stop_in_reactor(server, port)
+
+    monkeypatch.setattr(daphne.DaphneServer, "_stop_in_reactor", staticmethod(busy_then_stop))
+    async with TestClient(build_app(), live=True, server="daphne") as client:
+        port = client.transport.port  # type: ignore[attr-defined]
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection("127.0.0.1", port)
+
+
 async def test_unknown_servers_are_refused_with_the_list() -> None:
     with pytest.raises(
         ValueError, match=r"unknown server 'nginx'; the servers are: daphne, granian"

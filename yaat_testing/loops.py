@@ -5,8 +5,9 @@
 >>> asyncio.run(demo())
 True
 
-The harness needs six things of an event loop: ``time()``, ``create_future()``,
-``create_task()``, ``call_at()``, ``call_soon_threadsafe()`` and ``current_task()``.  On
+The harness needs a few things of an event loop: ``time()``, ``create_future()``,
+``create_task()``, ``call_at()``, ``call_soon()``, ``call_soon_threadsafe()``, and the
+task running now (:func:`current_task`).  On
 asyncio they are the loop's own, so the hot paths pay for nothing in between.  On trio,
 :class:`TrioLoop` provides them with trio's low-level API: the channels, the app's
 runner and the in-memory transport are the same code on both.
@@ -106,6 +107,10 @@ class Loop(Protocol):
 
     def call_at(self, when: float, callback: Callable[..., object], /, *args: Any) -> Timer:
         """Call ``callback(*args)`` once the loop's clock reaches *when*."""
+        ...
+
+    def call_soon(self, callback: Callable[..., object], /, *args: Any) -> object:
+        """Call ``callback(*args)`` on the loop's next turn, from the loop's own thread."""
         ...
 
     def call_soon_threadsafe(self, callback: Callable[..., object], /, *args: Any) -> object:
@@ -382,6 +387,10 @@ class TrioLoop:
     def call_at(self, when: float, callback: Callable[..., object], /, *args: Any) -> TrioTimer:
         """Call ``callback(*args)`` once trio's clock reaches *when*."""
         return TrioTimer(when, callback, args)
+
+    def call_soon(self, callback: Callable[..., object], /, *args: Any) -> None:
+        """Call ``callback(*args)`` soon, from the run's own thread."""
+        self._token.run_sync_soon(callback, *args)
 
     def call_soon_threadsafe(self, callback: Callable[..., object], /, *args: Any) -> None:
         """Call ``callback(*args)`` in the run's thread, from any thread."""

@@ -46,10 +46,21 @@ class CloseFix(enum.Enum):
     RAISE = "raise"
     #: The connection drops without a close frame: the client sees 1006.
     DROP = "drop"
-    #: The frame goes out with code 1000 instead.
+    #: The frame goes out with code 1000 instead, and the reason (wsproto).
     CODE_1000 = "code 1000"
+    #: The frame goes out without the reason (granian, for a reason that is not a str).
+    NO_REASON = "no reason"
+    #: ``send()`` returns, and the connection drops: the client sees 1006 (granian).
+    DROP_SILENTLY = "drop silently"
+    #: The frame goes out as asked, and the ``websockets`` client, which refuses to read
+    #: that code, fails the connection: it sees 1006.
+    CLIENT_FAILS = "the client fails"
     #: The reason is cut to the 123 bytes a close frame carries.
     TRUNCATE = "truncate"
+    #: The app's own disconnect is queued, then its ``send()`` raises; nothing is sent
+    #: and the connection stays open (uvicorn queues the disconnect before websockets
+    #: refuses to build the frame).
+    QUEUE_THEN_RAISE = "queue, then raise"
 
 
 #: What a lenient server sends for a message that breaks a rule: a ``websocket.send``
@@ -165,6 +176,8 @@ class ServerProfile:
     invalid_close_code: CloseFix = CloseFix.DROP
     #: What happens to a reason of more than 123 UTF-8 bytes.
     long_close_reason: CloseFix = CloseFix.DROP
+    #: What happens to a code that is not an int, or a reason that is not a str.
+    close_of_wrong_type: CloseFix = CloseFix.DROP
     #: Whether the close reason reaches the client.
     sends_close_reason: bool = True
     #: Whether an empty text or binary message reaches the client.
@@ -178,9 +191,13 @@ class ServerProfile:
     disconnect_code: Literal["client"] | int = "client"
     #: Whether the app gets the client's close reason.
     disconnect_reason: bool = False
-    #: The disconnect code the app gets after its own close, once the client answered:
-    #: the answer's (clients echo the app's code), or always this one.
-    disconnect_code_after_close: Literal["echo"] | int = "echo"
+    #: The disconnect the app gets after its own close: its own code and reason, queued
+    #: at once (``"own"``, uvicorn), the client's answer (``"echo"``: clients echo the
+    #: app's code), or always this code.
+    disconnect_code_after_close: Literal["own", "echo"] | int = "echo"
+    #: The disconnect the server queues once the connection is gone, after the one of
+    #: the close (uvicorn: 1005); ``None``: none.
+    lost_code: int | None = None
     #: The close code the server answers a client's close with: the client's own, or this.
     close_echo: Literal["client"] | int = "client"
     #: The disconnect code the app gets when the client drops without a close frame.
@@ -189,9 +206,16 @@ class ServerProfile:
     send_after_client_close: Consequence = Consequence.RAISE
     #: What an app's ``websocket.close`` does once the client has closed.
     close_after_client_close: Consequence = Consequence.IGNORE
-    #: What a ``receive()`` after ``websocket.disconnect`` returns: another disconnect,
-    #: or nothing ever.
-    receive_after_disconnect: Literal["disconnect", "wait"] = "wait"
+    #: What a second ``websocket.close`` after the app's own does; ``None``: what the
+    #: ``message-after-close`` rule's consequence says.  hypercorn and daphne ignore it.
+    close_after_close: Consequence | None = None
+    #: What an app's send or close does once the connection is gone: the loop turn
+    #: after the client's close, or at once after a drop; ``None``: as just after the
+    #: client's close.  uvicorn raises ``ClientDisconnected`` then.
+    after_lost: Consequence | None = None
+    #: What a ``receive()`` returns once the disconnects queued are taken: the last one
+    #: again (``"repeat"``), or nothing ever (``"wait"``).
+    receive_after_disconnect: Literal["repeat", "wait"] = "wait"
     #: Whether ``websocket.receive`` carries both keys, the one unused as ``None``.
     receive_has_both_keys: bool = False
     #: The largest message a client may send, in bytes.
@@ -247,6 +271,8 @@ class ServerProfile:
     def close_code_fix(self, code: int) -> CloseFix | None:
         """What happens to a close with *code* after accept; ``None``: it is sent."""
         if code in (1004, 1005, 1006, 1015):
+            if code == 1004 and self.reserved_close_code is CloseFix.CODE_1000:
+                return CloseFix.CLIENT_FAILS  # wsproto replaces only 1005, 1006 and 1015
             return self.reserved_close_code
         if not (1000 <= code <= 1014 or 3000 <= code <= 4999):
             return self.invalid_close_code
@@ -316,7 +342,13 @@ UVICORN = ServerProfile(
     spec_version="2.4",
     extensions=(_DENIAL,),
     disconnect_reason=True,
-    receive_after_disconnect="disconnect",
+    disconnect_code_after_close="own",
+    lost_code=1005,
+    reserved_close_code=CloseFix.QUEUE_THEN_RAISE,
+    invalid_close_code=CloseFix.QUEUE_THEN_RAISE,
+    long_close_reason=CloseFix.QUEUE_THEN_RAISE,
+    close_of_wrong_type=CloseFix.QUEUE_THEN_RAISE,
+    after_lost=_R,
     too_big=(
         (1009, "frame with {size} bytes exceeds limit of {limit} bytes"),
         (1009, "frame with {size} bytes exceeds limit of {limit} bytes"),
@@ -346,8 +378,11 @@ UVICORN_WSPROTO = ServerProfile(
     disconnect_reason=True,
     reserved_close_code=CloseFix.CODE_1000,
     long_close_reason=CloseFix.TRUNCATE,
+    close_of_wrong_type=CloseFix.QUEUE_THEN_RAISE,
+    after_lost=_R,
     close_after_client_close=_R,
-    receive_after_disconnect="disconnect",
+    disconnect_code_after_close="own",
+    lost_code=1005,
     too_big=(
         (1009, "Message exceeds the maximum size ({limit} bytes)"),
         (1009, "Message exceeds the maximum size ({limit} bytes)"),
@@ -385,6 +420,7 @@ HYPERCORN = ServerProfile(
     error_body=b"",
     disconnect_code=1006,
     disconnect_code_after_close=1000,
+    close_after_close=_I,
     drop_code=1006,
     send_after_client_close=_I,
     receive_has_both_keys=True,
@@ -422,7 +458,9 @@ GRANIAN = ServerProfile(
     sends_until_disconnect_read=True,
     raise_after_accept=1005,
     return_after_accept=1005,
-    receive_after_disconnect="disconnect",
+    receive_after_disconnect="repeat",
+    long_close_reason=CloseFix.DROP_SILENTLY,
+    close_of_wrong_type=CloseFix.NO_REASON,
     send_after_client_close=_I,
     too_big=((1005, ""), (1005, "")),
     send_buffer=3_970_000,
@@ -472,6 +510,7 @@ DAPHNE = ServerProfile(
     sends_close_reason=False,
     drop_code=1006,
     close_echo=1000,
+    close_after_close=_I,
     send_after_client_close=_I,
     max_message_size=2**20,
     too_big=((1006, ""), (1006, "")),

@@ -121,8 +121,15 @@ class DaphneServer(LiveServer):
 
     @staticmethod
     def _stop_in_reactor(server: Any, port: Any) -> concurrent.futures.Future[None]:
-        """In the reactor's thread: stop listening, drop connections, cancel the apps."""
-        port.stopListening()
+        """In the reactor's thread: stop listening, drop connections, cancel the apps.
+
+        The future is done once the listening socket is closed as well: Twisted closes
+        it on the reactor's next turn (``stopListening`` returns a Deferred), and a
+        connection made before that turn would still be accepted.
+        """
+        from twisted.internet.defer import DeferredList, succeed
+
+        closed = port.stopListening() or succeed(None)
         # Daphne's periodic checkers reschedule themselves: make their next call the last.
         server.application_checker = server.timeout_checker = lambda: None
         for protocol in list(server.connections):
@@ -138,5 +145,6 @@ class DaphneServer(LiveServer):
             if details["application_instance"] is not None
         }
         cancelled = server.kill_all_applications()
-        cancelled.addBoth(lambda _: finished.set_result(None))
+        both = DeferredList([closed, cancelled], consumeErrors=True)
+        both.addBoth(lambda _: finished.set_result(None))
         return finished

@@ -220,6 +220,7 @@ class MemoryConnection(Connection):
         "_ending",
         "_last_disconnect",
         "_loop",
+        "_lost",
         "_offered",
         "_read_limit",
         "_reader",
@@ -260,6 +261,9 @@ class MemoryConnection(Connection):
         self._offered = frozenset(scope["subprotocols"])
         self._denial_extension = DENIAL_EXTENSION in scope["extensions"]
         self._app_saw_disconnect = False
+        #: Whether the connection is gone: the loop turn after the client's close, at once
+        #: after a drop (``ServerProfile.after_lost``).
+        self._lost = False
         #: Why the server ends this connection itself: "shutdown", or "never" once it
         #: will never close it (a message over a limit on some servers).
         self._ending = ""
@@ -286,13 +290,13 @@ class MemoryConnection(Connection):
 
     async def _app_receive(self) -> Message:
         channel = self._to_app
-        if self._app_saw_disconnect and not channel.items:
+        if self._app_saw_disconnect:
             violation = check_receive(self.app_state, saw_disconnect=True)
             assert violation is not None
             self._enforce(violation)
-            if self.profile.receive_after_disconnect == "disconnect":
+            if not channel.items and self.profile.receive_after_disconnect == "repeat":
                 return dict(self._last_disconnect)
-            # otherwise receive() waits, as the server's does
+            # otherwise the next disconnect the server queued, or a wait, as on the server
         if not channel.items:
             if self.profile.close_while_receive_waits == "returns":
                 while not channel.items:
@@ -319,6 +323,9 @@ class MemoryConnection(Connection):
                 close_waits.set_result(None)
 
     async def _app_send(self, message: Message) -> None:
+        if self._lost and self.profile.after_lost is Consequence.RAISE:
+            # uvicorn's first check, before it looks at the message
+            raise ClientDisconnected("the client has disconnected")
         if self._read_limit is not None:
             await self._send_to_paused_reader(message)
             return
@@ -373,6 +380,8 @@ class MemoryConnection(Connection):
         self.transcript.record(APP_TO_CLIENT, message)
         facts = Facts(self.app_state, self._offered, self._denial_extension)
         for violation in check_send(facts, message):
+            if violation.rule == "message-after-close" and self._ignores_second_close(message):
+                return
             consequence = self._enforce(violation)
             if consequence is Consequence.IGNORE:
                 return
@@ -383,6 +392,15 @@ class MemoryConnection(Connection):
                     return
                 message = made
         self._apply(message)
+
+    def _ignores_second_close(self, message: Message) -> bool:
+        """A close after the app's own, which hypercorn and daphne ignore (not strict)."""
+        return (
+            self.profile.close_after_close is Consequence.IGNORE
+            and message.get("type") == "websocket.close"
+            and self.closed is not None
+            and not self.strict.enforces("message-after-close")
+        )
 
     async def _send_to_paused_reader(self, message: Message) -> None:
         """A send while the client does not read: it waits once the buffer is full.
@@ -451,6 +469,8 @@ class MemoryConnection(Connection):
             if kind == "websocket.close"
             else self.profile.send_after_client_close
         )
+        if self._lost and self.profile.after_lost is not None:
+            consequence = self.profile.after_lost
         if kind == "websocket.close":
             self.app_state = _DISCONNECTED
         if consequence is not Consequence.IGNORE:
@@ -495,7 +515,9 @@ class MemoryConnection(Connection):
             if profile.sends_accept_headers:
                 self.accept_headers = [(name.lower(), value) for name, value in pairs]
         elif target is _DISCONNECTED:  # a close before accept, or the denial's last body
-            self._to_app.put({"type": "websocket.disconnect", "code": 1006})
+            # then the connection is gone: 1006 again after a denial, as no WebSocket was
+            lost = 1006 if kind != "websocket.close" and profile.lost_code else None
+            self._ended({"type": "websocket.disconnect", "code": 1006}, lost)
         self._to_client.put(message)
 
     def _deliver(self, message: Message) -> None:
@@ -514,10 +536,20 @@ class MemoryConnection(Connection):
         """The app's close after accept, with what the server does to its code and reason."""
         profile = self.profile
         code, reason = message.get("code", 1000), message.get("reason") or ""
-        fixes = [profile.close_code_fix(code)] if isinstance(code, int) else [CloseFix.DROP]
-        if not isinstance(reason, str) or len(reason.encode("utf-8")) > MAX_CLOSE_REASON_BYTES:
+        asked = (code, reason)
+        fixes = [profile.close_code_fix(code) if type(code) is int else profile.close_of_wrong_type]
+        if not isinstance(reason, str):
+            fixes.append(profile.close_of_wrong_type)
+        elif len(reason.encode("utf-8")) > MAX_CLOSE_REASON_BYTES:
             fixes.append(profile.long_close_reason)
         for fix in fixes:
+            if fix is CloseFix.QUEUE_THEN_RAISE:
+                self._to_app.put(self._disconnect(*asked))
+                raise ServerRefused(
+                    f"{profile.name} cannot send close code {code!r} with reason {reason!r:.40}; "
+                    "it told the app it disconnected, and the connection stays open",
+                    "send a valid code and a str reason of at most 123 UTF-8 bytes",
+                )
             if fix is CloseFix.RAISE:
                 raise ServerRefused(
                     f"{profile.name} cannot send close code {code!r} with reason {reason!r:.40}",
@@ -530,28 +562,49 @@ class MemoryConnection(Connection):
                     f"reason {reason!r:.40}",
                     "send a valid code and a reason of at most 123 UTF-8 bytes",
                 )
+            if fix is CloseFix.DROP_SILENTLY:
+                self._drop(profile.drop_code)
+                return
+            if fix is CloseFix.NO_REASON:
+                reason = ""
             if fix is CloseFix.CODE_1000:
-                code, reason = 1000, ""
+                code = 1000
             elif fix is CloseFix.TRUNCATE:
                 reason = reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
         if not profile.sends_close_reason:
             reason = ""
         code, reason = as_sent(code), as_sent(reason)
+        if CloseFix.CLIENT_FAILS in fixes:
+            code, reason = 1006, ""
         self.app_state = _DISCONNECTED
         self.closed = (code, reason)
         after = profile.disconnect_code_after_close
-        self._to_app.put(self._disconnect(code if after == "echo" else after, reason))
+        if after == "own":  # queued at once, as the app sent it
+            told = self._disconnect(asked[0], asked[1])
+        else:
+            told = self._disconnect(code if after == "echo" else after, reason)
+        self._ended(told)
         self._to_client.put({"type": "websocket.close", "code": code, "reason": reason})
 
-    def _drop(self) -> None:
-        """The connection drops, as a real server's does when it fails on a message."""
+    def _ended(self, disconnect: Message | None, lost: int | None = None) -> None:
+        """The app's queue as the connection ends: *disconnect*, then the one the server
+        queues once the connection is gone (uvicorn: 1005), if it queues one."""
+        if disconnect is not None:
+            self._to_app.put(disconnect)
+        lost = self.profile.lost_code if lost is None else lost
+        if lost is not None:
+            self._to_app.put({"type": "websocket.disconnect", "code": lost})
+
+    def _drop(self, told: int = 1006) -> None:
+        """The connection drops, as a real server's does when it fails on a message; the
+        app is *told* this code."""
         if self.app_state is _CONNECTING or self.app_state is _RESPONSE:
             self._to_client.put(_DROPPED)
         else:
             self.closed = (1006, "")
             self._to_client.put({"type": "websocket.close", "code": 1006, "reason": ""})
         self.app_state = _DISCONNECTED
-        self._to_app.put({"type": "websocket.disconnect", "code": 1006})
+        self._to_app.put({"type": "websocket.disconnect", "code": told})
 
     def _on_app_end(self, runner: AppRunner) -> None:
         if runner.error is not None:
@@ -754,7 +807,11 @@ class MemoryConnection(Connection):
         if self.closed is None:
             self.closed = self._client_close
         told = code if profile.disconnect_code == "client" else profile.disconnect_code
-        self._to_app.put(self._disconnect(told, reason))
+        self._ended(self._disconnect(told, reason))
+        self._loop.call_soon(self._lose)  # the server closes the connection: gone next turn
+
+    def _lose(self) -> None:
+        self._lost = True
 
     def _disconnect(self, code: int, reason: str) -> Message:
         """The ``websocket.disconnect`` the app gets: with the reason if this server
@@ -784,6 +841,7 @@ class MemoryConnection(Connection):
         self.transcript.record(CLIENT_TO_APP, {"type": "websocket.disconnect", "dropped": True})
         self.client_state = _DISCONNECTED
         self.closed = self.closed or (1006, "")
+        self._lost = True
         self._wake_sender()
         self._to_app.put({"type": "websocket.disconnect", "code": self.profile.drop_code})
 

@@ -1,0 +1,92 @@
+"""The recorded corpus: every generated scenario, live on every server.
+
+``tests/fidelity/corpus.jsonl`` is JSON lines: a header, then one line per scenario
+in the generator's order::
+
+    {"versions": {...}, "recorded": "2025-…", "seed": 18, "random": 500, "servers": [...]}
+    {"scenario": {...}, "outcomes": [o0, o1], "cells": {"uvicorn": 0, "granian": [[0, 2], [1, 1]]}}
+
+A cell is the index of its outcome when every run agreed (stable), or the list of
+``[outcome index, runs]`` pairs when they did not (flaky: every outcome is kept).
+``scripts/fidelity_corpus.py --record`` writes it; ``tests/fidelity/test_corpus.py``
+holds the in-memory profiles to its stable cells.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.fidelity.generator import Scenario
+
+PATH = Path(__file__).with_name("corpus.jsonl")
+SERVERS = ("uvicorn", "uvicorn-wsproto", "hypercorn", "granian", "daphne")
+
+
+@dataclass
+class Cell:
+    """One scenario on one server: its outcome, or its outcomes and their counts if flaky."""
+
+    outcomes: list[tuple[dict[str, Any], int]]
+
+    @property
+    def stable(self) -> bool:
+        return len(self.outcomes) == 1
+
+    @property
+    def outcome(self) -> dict[str, Any]:
+        """The outcome (the most frequent one of a flaky cell)."""
+        return max(self.outcomes, key=lambda pair: pair[1])[0]
+
+
+@dataclass
+class Row:
+    scenario: Scenario
+    cells: dict[str, Cell]
+
+
+def dump_row(scenario: Scenario, cells: dict[str, Cell]) -> str:
+    outcomes: list[dict[str, Any]] = []
+    written: dict[str, Any] = {}
+
+    def index_of(outcome: dict[str, Any]) -> int:
+        if outcome not in outcomes:
+            outcomes.append(outcome)
+        return outcomes.index(outcome)
+
+    for server in SERVERS:
+        if server not in cells:
+            continue
+        cell = cells[server]
+        if cell.stable:
+            written[server] = index_of(cell.outcome)
+        else:
+            written[server] = [[index_of(outcome), runs] for outcome, runs in cell.outcomes]
+    line = {"scenario": scenario.as_json(), "outcomes": outcomes, "cells": written}
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+
+
+def load_row(line: str) -> Row:
+    data = json.loads(line)
+    outcomes = data["outcomes"]
+    cells = {}
+    for server, cell in data["cells"].items():
+        if isinstance(cell, int):
+            cells[server] = Cell([(outcomes[cell], 1)])
+        else:
+            cells[server] = Cell([(outcomes[index], runs) for index, runs in cell])
+    return Row(Scenario.from_json(data["scenario"]), cells)
+
+
+def load(path: Path = PATH) -> tuple[dict[str, Any], list[Row]]:
+    """The header and the rows of the recorded corpus."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return json.loads(lines[0]), [load_row(line) for line in lines[1:]]
+
+
+def write(header: dict[str, Any], rows: list[Row], path: Path = PATH) -> None:
+    text = [json.dumps(header, ensure_ascii=False, separators=(",", ":"))]
+    text += [dump_row(row.scenario, row.cells) for row in rows]
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
