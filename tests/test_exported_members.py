@@ -43,6 +43,7 @@ def test_yaat_testing_exports() -> None:
         "Connection",
         "Consequence",
         "LifespanFailed",
+        "LiveModeUnavailable",
         "LiveTransport",
         "MemoryTransport",
         "Rule",

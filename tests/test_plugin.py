@@ -332,3 +332,61 @@ def test_sync(app):
     result.stdout.fnmatch_lines(
         ["*yaat_testing transcripts*", "*app→client  websocket.send text='Hello'*"]
     )
+
+
+ANYIO_TESTS = """
+import pytest
+from yaat_testing import TestClient
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request):
+    return request.param
+
+
+def running_library():
+    import asyncio
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return "trio"
+    return "asyncio"
+
+
+async def test_async_with(app, anyio_backend):
+    assert running_library() == anyio_backend
+    async with TestClient(app) as client, client.websocket_connect("/ws") as ws:
+        assert await ws.receive_text() == "Hello"
+
+
+async def test_the_fixture(yaat_client, anyio_backend):
+    assert running_library() == anyio_backend
+    async with yaat_client.websocket_connect("/ws") as ws:
+        assert await ws.receive_text() == "Hello"
+"""
+
+
+@pytest.mark.parametrize("asyncio_plugin", ["no pytest-asyncio", "pytest-asyncio, strict mode"])
+def test_async_tests_run_on_anyios_plugin_on_asyncio_and_trio(
+    pytester: pytest.Pytester, asyncio_plugin: str
+) -> None:
+    pytester.makeconftest(APP)
+    pytester.makepyfile(ANYIO_TESTS)
+    plugin = ["-p", "no:asyncio"] if asyncio_plugin == "no pytest-asyncio" else []
+    if plugin:
+        pytester.makeini("[pytest]\n")  # no pytest-asyncio: its ini key would be unknown
+    result = pytester.runpytest("-p", "no:cacheprovider", "-W", "error", *plugin)
+    result.assert_outcomes(passed=4)
+
+
+def test_under_live_mode_a_trio_test_is_skipped_saying_why(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(APP)
+    pytester.makepyfile(ANYIO_TESTS)
+    pytester.makeini("[pytest]\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:asyncio", "--yaat-live", "-rs")
+    result.assert_outcomes(passed=2, skipped=2)
+    result.stdout.fnmatch_lines(
+        ["*live mode runs on asyncio (the servers and the websockets client), and this test*"]
+    )

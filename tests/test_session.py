@@ -613,3 +613,58 @@ async def test_receive_matching_raw_and_its_errors() -> None:
     async with TestClient(closes) as client, client.websocket_connect("/") as ws:
         with pytest.raises(WebSocketDisconnect, match="4000"):
             await ws.receive_matching(lambda text: text == "yes", decode="text")
+
+
+# -- the test's own mistakes are TypeError or ValueError, naming the argument and the fix --
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda ws: ws.send_text("\ud800"), ValueError, r"send_text\(\): .* lone surrogate"),
+        (lambda ws: ws.send_text(b"x"), TypeError, r"send_text\(\) takes a str"),
+        (lambda ws: ws.send_bytes("x"), TypeError, r"send_bytes\(\) takes bytes"),
+        (
+            lambda ws: ws.send({"type": "websocket.receive"}),
+            ValueError,
+            r"one of 'text' or 'bytes'.*never both or neither",
+        ),
+        (
+            lambda ws: ws.send({"type": "websocket.receive", "text": 1}),
+            TypeError,
+            r"'text' must be a str",
+        ),
+        (lambda ws: ws.send({"type": "websocket.send", "text": "x"}), ValueError, r"no client"),
+        (lambda ws: ws.close(1006), ValueError, r"reserved for reading.*use drop\(\)"),
+        (lambda ws: ws.close(999), ValueError, r"close\(code=999.*outside the ranges"),
+        (lambda ws: ws.close("1000"), TypeError, r"close code must be an int"),
+        (lambda ws: ws.close(1000, "x" * 124), ValueError, r"at most 123"),
+        (lambda ws: ws.receive_text(timeout=-1), ValueError, r"timeout must be >= 0"),
+        (lambda ws: ws.receive(timeout="1"), TypeError, r"timeout is a number of seconds"),
+    ],
+)
+async def test_a_tests_mistake_names_the_argument_and_the_fix(
+    call: Any, error: type[Exception], match: str
+) -> None:
+    async with TestClient(echo) as client, client.websocket_connect("/") as ws:
+        with pytest.raises(error, match=match):
+            await call(ws)
+        assert ws.state.name == "CONNECTED"  # nothing was sent: the session goes on
+
+
+@pytest.mark.parametrize(
+    ("headers", "error", "match"),
+    [
+        ({"x token": "a"}, ValueError, r"a name is a token"),
+        ({"x-token": "a\r\nx: y"}, ValueError, r"no CR, LF or NUL"),
+        ({"x-token": "é€"}, ValueError, r"HTTP headers are Latin-1"),
+        ([("x-token",)], TypeError, r"mapping or \(name, value\) pairs"),
+        ({"x-token": 1}, TypeError, r"is not a pair of str"),
+    ],
+)
+async def test_headers_no_client_can_send_are_refused(
+    headers: Any, error: type[Exception], match: str
+) -> None:
+    async with TestClient(echo) as client:
+        with pytest.raises(error, match=match):
+            client.websocket_connect("/", headers=headers)

@@ -227,3 +227,117 @@ def test_strict_timeout_backend_and_every_other_name() -> None:
     assert dropin_module.ASGIInstance is not None  # any name of starlette.testclient
     with pytest.raises(AttributeError, match="has no attribute 'nothing_here'"):
         dropin_module.nothing_here  # noqa: B018
+
+
+# -- wherever Starlette's client works: async tests, trio, inside and outside `with` ------
+
+import enum  # noqa: E402
+import threading  # noqa: E402
+
+import trio  # noqa: E402
+
+
+class Reason(str, enum.Enum):
+    NO_SESSION = "MARIMO_NO_SESSION_ID"
+
+
+class Code(enum.IntEnum):
+    GONE = 4001
+
+
+async def hooks(websocket: StarletteWebSocket) -> None:
+    websocket.scope["user"] = "ada"  # a connection hook writes to the scope
+    if websocket.query_params.get("refuse"):
+        await websocket.close(Code.GONE, Reason.NO_SESSION)
+        return
+    await websocket.accept(
+        subprotocol="graphql-ws" if "graphql-ws" in websocket.scope["subprotocols"] else None
+    )
+    await websocket.send_text(f"{who.get()} on {threading.current_thread().name}")
+    while (text := await websocket.receive_text()) != "enum":
+        await websocket.send_text(text)
+    await websocket.close(Code.GONE, Reason.NO_SESSION)
+
+
+hooks_app = Starlette(routes=[WebSocketRoute("/h", hooks)], lifespan=lifespan)
+
+
+def play(client: DropIn) -> None:
+    with client.websocket_connect("/h", ["graphql-ws"]) as ws:
+        assert ws.receive_text().startswith("the test on ")
+        assert ws.scope["user"] == "ada"  # the very dict the app got
+        assert ws.app is client.app
+        assert ws.accepted_subprotocol == "graphql-ws"
+        assert ws.extra_headers == []  # what the app sent, as Starlette keeps it
+        assert ws.portal is (client.portal or ws.portal)
+        assert ws.portal_factory == client._portal_factory
+        ws.send_text("x")
+        assert ws.receive_text() == "x"
+        ws.send_text("enum")
+        with pytest.raises(StarletteDisconnect) as closed:
+            ws.receive_text()
+        assert (closed.value.code, closed.value.reason) == (4001, "MARIMO_NO_SESSION_ID")
+        assert type(closed.value.reason) is str  # the value, as a client receives it
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        with client.websocket_connect("/h?refuse=1"):
+            pass
+    assert (denied.value.code, denied.value.reason) == (4001, "MARIMO_NO_SESSION_ID")
+    assert type(denied.value.reason) is str
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_both_backends_inside_and_outside_with_client(backend: str) -> None:
+    token = who.set("the test")
+    try:
+        client = DropIn(hooks_app, backend=backend)  # type: ignore[arg-type]
+        play(client)
+        with client:
+            play(client)
+    finally:
+        who.reset(token)
+
+
+async def test_from_an_async_test_as_starlette_allows() -> None:
+    token = who.set("the test")
+    try:
+        client = DropIn(hooks_app)
+        play(client)  # the app runs in a loop of its own; this test's loop waits
+        with client:
+            play(client)
+    finally:
+        who.reset(token)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_from_inside_a_trio_run(backend: str) -> None:
+    async def main() -> None:
+        token = who.set("the test")
+        try:
+            play(DropIn(hooks_app, backend=backend))  # type: ignore[arg-type]
+        finally:
+            who.reset(token)
+
+    trio.run(main)
+
+
+def test_a_str_for_subprotocols_is_the_tests_mistake() -> None:
+    with pytest.raises(
+        TypeError, match=r"subprotocols='graphql-ws' is a str, .* Instead, pass subprotocols="
+    ):
+        DropIn(hooks_app).websocket_connect("/h", "graphql-ws")  # type: ignore[arg-type]
+
+
+def test_the_handshake_carries_what_httpx_would_send() -> None:
+    from yaat_testing.starlette import _HANDSHAKE_HEADERS
+
+    def extra(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        return [(k.lower(), v) for k, v in headers if k.lower() not in _HANDSHAKE_HEADERS]
+
+    client = DropIn(dropin_app, headers={"x-custom": "yes"})
+    quick = client.websocket_connect("/d").scope["headers"]  # no arguments: no httpx call
+    request = client.build_request("GET", "ws://testserver/d")
+    assert extra(quick) == extra(request.headers.raw)
+    client.cookies.set("c", "biscuit")
+    with_cookie = client.websocket_connect("/d", params={"q": "1"}).scope
+    assert (b"cookie", b"c=biscuit") in with_cookie["headers"]
+    assert with_cookie["query_string"] == b"q=1"

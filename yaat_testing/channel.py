@@ -18,13 +18,36 @@ earliest deadline and, when it fires early for a later one, re-armed.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import deque
+from collections.abc import Generator
 from typing import Any
 
 from yaat_testing.loops import Future, Loop, Timer
 
 _PRUNE_AT = 16  # waiters a channel holds before it drops the cancelled ones
+
+
+class _LoopStopper:
+    """A waiter that stops the loop it is woken in, in that very turn."""
+
+    __slots__ = ("_done", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._done = False
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, result: None, /) -> None:
+        self._done = True
+        self._loop.stop()
+
+    def __await__(self) -> Generator[None, None, None]:  # a Future, but never awaited
+        raise TypeError("a _LoopStopper stops a loop run by hand; it cannot be awaited")
+        yield  # pragma: no cover
 
 
 class ChannelTimeout(Exception):
@@ -141,7 +164,13 @@ class Channel:
         A future rather than a coroutine: the busiest wait of the harness saves a frame.
         The caller looks again at the items once it is woken.
         """
-        waiter = self.loop.create_future()
+        waiter: Future[None] = self.loop.create_future()
+        self.add_waiter(waiter, deadline)
+        return waiter
+
+    def add_waiter(self, waiter: Future[None], deadline: float | None) -> None:
+        """Wake *waiter* (anything with ``done()`` and ``set_result()``) at the next put or
+        wake, or once the loop's clock reaches *deadline*."""
         waiters = self.waiters
         if len(waiters) >= _PRUNE_AT:
             # Waits cancelled before any wake-up (a wait_for() around a receive, say)
@@ -150,7 +179,17 @@ class Channel:
         waiters.append((waiter, deadline))
         if deadline is not None:
             self.alarm.arm(self, deadline)
-        return waiter
+
+    def run_loop_until_woken(self, deadline: float) -> None:
+        """Run the loop, in this thread, until the next put or wake or *deadline*: the
+        sync API's receive on a borrowed loop.  The wake-up stops the loop at once, so it
+        returns at the end of the very turn in which the app answered."""
+        loop = self.loop
+        assert isinstance(loop, asyncio.AbstractEventLoop)
+        stopper = _LoopStopper(loop)
+        self.add_waiter(stopper, deadline)
+        while not stopper.done():
+            loop.run_forever()
 
     def wait_in_thread(self, timeout: float) -> bool:
         """Block this thread (not the loop's) until the next put or wake, for at most

@@ -299,11 +299,40 @@ class _Connect:
         await self._session.__aexit__(exc_type, exc, tb)
 
 
+_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")  # RFC 9110 §5.6.2: a field name
+_FIELD_VALUE = re.compile(r"[^\x00\r\n]*")  # no NUL, CR or LF (RFC 9110 §5.5)
+
+
 def _header_pairs(headers: HeaderInput | None) -> list[tuple[bytes, bytes]]:
+    """The extra handshake headers, as a client would send them; what none can is refused."""
     if not headers:
         return []
     items = headers.items() if isinstance(headers, Mapping) else headers
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in items]
+    pairs = []
+    for item in items:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise TypeError(
+                f"headers takes a mapping or (name, value) pairs of str, got {item!r:.60}"
+            )
+        name, value = item
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError(
+                f"header {name!r}: {value!r:.40} is not a pair of str: pass "
+                "headers={'x-token': 'abc'}"
+            )
+        if _TOKEN.fullmatch(name) is None or _FIELD_VALUE.fullmatch(value) is None:
+            raise ValueError(
+                f"header {name!r}: {value!r:.40} cannot be sent: a name is a token (no "
+                "spaces or ':'), and a value holds no CR, LF or NUL"
+            )
+        try:
+            pairs.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"header {name!r}: {value!r:.40} cannot be sent: HTTP headers are Latin-1; "
+                "percent-encode the value"
+            ) from None
+    return pairs
 
 
 _COOKIE_OCTETS = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")  # RFC 6265 §4.1.1

@@ -122,6 +122,24 @@ class WebSocketTimeout(TimeoutError):
         super().__init__(message)
 
 
+class LiveModeUnavailable(RuntimeError):
+    """Live mode cannot run here: the test runs on trio, and the real servers and the
+    ``websockets`` client run on asyncio.  Under ``--yaat-live`` such a test is skipped
+    with this reason; asked for by the test itself (``live=True``), it is an error.
+
+    >>> str(LiveModeUnavailable("trio")).split(":")[0]
+    'live mode runs on asyncio (the servers and the websockets client), and this test runs on trio'
+    """
+
+    def __init__(self, library: str) -> None:
+        self.library = library
+        super().__init__(
+            "live mode runs on asyncio (the servers and the websockets client), and this "
+            f"test runs on {library}: run it in memory, where TestClient(server=...) shows "
+            "each server's behaviour, or run its live variant on asyncio"
+        )
+
+
 class UnexpectedMessage(AssertionError):
     """A session helper's expectation about the next message did not hold."""
 

@@ -309,8 +309,11 @@ class TrioTask:
 
     def __await__(self) -> Generator[Any, None, Any]:
         yield from self._end.__await__()
-        if self._error is not None:
-            raise self._error
+        error = self._error
+        if error is not None:
+            if is_cancellation(error):  # trio's Cancelled belongs to its own scope
+                raise asyncio.CancelledError("the task was cancelled")
+            raise error
         return self._result
 
 

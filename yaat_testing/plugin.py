@@ -13,13 +13,15 @@ Laid out in hook order: options, configuration, report header, reporting, fixtur
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Generator
+import contextlib
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any, TypeVar, cast
 
 import pytest
 
 from yaat_testing import defaults
 from yaat_testing.client import TestClient
+from yaat_testing.exceptions import LiveModeUnavailable
 from yaat_testing.profiles import PROFILES
 from yaat_testing.rules import Strict
 from yaat_testing.transcript import Transcript
@@ -247,14 +249,26 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
         if not reason:
             raise pytest.UsageError(f"{item.nodeid}: yaat_memory_only needs a reason")
         pytest.skip(f"in-memory only: {reason}")
-    with defaults.applied(_defaults(item)):
+    with defaults.applied(_defaults(item)), _skipped_where_live_cannot_run(item):
         return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    with defaults.applied(_defaults(item)):
+    with defaults.applied(_defaults(item)), _skipped_where_live_cannot_run(item):
         return (yield)
+
+
+@contextlib.contextmanager
+def _skipped_where_live_cannot_run(item: pytest.Item) -> Iterator[None]:
+    """Under ``--yaat-live``, a test on trio is skipped, saying why: live mode runs on
+    asyncio.  A test that asks for live mode itself gets the error."""
+    try:
+        yield
+    except LiveModeUnavailable as unavailable:
+        if not item.config.stash[_LIVE_KEY]:
+            raise
+        pytest.skip(str(unavailable))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -343,13 +357,27 @@ def yaat_server(request: pytest.FixtureRequest) -> str:
     return str(param) if param is not None else request.config.stash[_SERVER_KEY]
 
 
-@_async_fixture
-async def yaat_client(request: pytest.FixtureRequest) -> AsyncIterator[TestClient]:
-    """A started :class:`TestClient` for the ``app`` fixture, with the configured timeout."""
-    if pytest_asyncio is None:  # pragma: no cover - exercised only without pytest-asyncio
+@pytest.fixture
+def yaat_client(request: pytest.FixtureRequest) -> TestClient:
+    """A started :class:`TestClient` for the ``app`` fixture, with the configured timeout.
+
+    It is started in the test's own event loop: pytest-asyncio's (auto or strict mode),
+    or anyio's on asyncio or trio for a test that uses anyio's pytest plugin.
+    """
+    anyio_test = "anyio_backend" in request.fixturenames
+    if not anyio_test and pytest_asyncio is None:  # pragma: no cover - without pytest-asyncio
         raise pytest.UsageError(
-            "the yaat_client fixture needs pytest-asyncio: pip install pytest-asyncio"
+            "the yaat_client fixture needs pytest-asyncio, or anyio's pytest plugin with "
+            "@pytest.mark.anyio: pip install pytest-asyncio"
         )
+    client: TestClient = request.getfixturevalue(
+        "_yaat_client_anyio" if anyio_test else "_yaat_client_asyncio"
+    )
+    return client
+
+
+@contextlib.asynccontextmanager
+async def _started_client(request: pytest.FixtureRequest) -> AsyncIterator[TestClient]:
     try:
         app = request.getfixturevalue("app")
     except pytest.FixtureLookupError:
@@ -359,4 +387,19 @@ async def yaat_client(request: pytest.FixtureRequest) -> AsyncIterator[TestClien
         ) from None
     server = request.getfixturevalue("yaat_server")
     async with TestClient(app, timeout=request.config.stash[_TIMEOUT_KEY], server=server) as client:
+        yield client
+
+
+@_async_fixture
+async def _yaat_client_asyncio(request: pytest.FixtureRequest) -> AsyncIterator[TestClient]:
+    """``yaat_client`` for pytest-asyncio's tests, started in its loop."""
+    async with _started_client(request) as client:
+        yield client
+
+
+@pytest.fixture
+async def _yaat_client_anyio(request: pytest.FixtureRequest) -> AsyncIterator[TestClient]:
+    """``yaat_client`` for anyio's tests: a plain async fixture, which anyio's plugin runs
+    in the test's own loop, asyncio's or trio's."""
+    async with _started_client(request) as client:
         yield client

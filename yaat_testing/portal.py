@@ -275,12 +275,14 @@ class Portal:
         """Run the call in this thread, which has borrowed the loop: it runs here until
         the call is done."""
         assert isinstance(loop, asyncio.AbstractEventLoop)
-        task = contextvars.copy_context().run(loop.create_task, _result(function, args))
+        task = contextvars.copy_context().run(loop.create_task, _stopping(loop, function, args))
         try:
-            return loop.run_until_complete(task)
+            while not task.done():
+                loop.run_forever()  # the call stops it as it ends: no turn for a callback
         except BaseException:
             task.cancel()  # an interrupt: the call stops too, once the loop runs
             raise
+        return task.result()
 
     def _call_across(self, loop: Loop, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         """Run the call in the thread that runs the loop, and wait for it here."""
@@ -359,6 +361,17 @@ class Portal:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+async def _stopping(
+    loop: asyncio.AbstractEventLoop, function: Callable[..., Any], args: Any
+) -> Any:
+    """The call's result, stopping the loop as it ends: ``run_forever()`` returns after
+    this very turn, where ``run_until_complete()`` takes one more for its callback."""
+    try:
+        return await _result(function, args)
+    finally:
+        loop.stop()
 
 
 async def _result(function: Callable[..., Any], args: tuple[Any, ...]) -> Any:

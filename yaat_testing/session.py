@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
+from yaat.constants import close_code_problem, close_reason_problem
 from yaat.datastructures import Headers
 from yaat.protocol import WebSocketState
 from yaat.types import Message
@@ -97,6 +98,9 @@ class WebSocketSession:
                 f"{message!r:.100}: no client can make a server deliver anything else; use "
                 "send_text(), send_bytes() or close()"
             )
+        problem = client_message_problem(message)
+        if problem is not None:
+            raise problem
         if self.state is not _CONNECTED:
             raise WebSocketDisconnect(self.close_code or 1000, self.close_reason)
         closed = self._connection.closed
@@ -106,7 +110,12 @@ class WebSocketSession:
 
     async def send_text(self, data: str) -> None:
         """Send a text message."""
-        if type(data) is str and self.state is _CONNECTED and self._connection.closed is None:
+        if (
+            type(data) is str
+            and data.isascii()  # O(1) for a str: no lone surrogate to refuse
+            and self.state is _CONNECTED
+            and self._connection.closed is None
+        ):
             # The plain case, sent as send() would (its checks all pass): the busiest call.
             await self._connection.send({"type": "websocket.receive", "text": data})
             return
@@ -130,6 +139,8 @@ class WebSocketSession:
         return await self._receive(timeout, "receive()")
 
     async def _receive(self, timeout: float | None, call: str) -> Message:
+        if timeout is not None:
+            check_timeout(timeout, call)
         if self.state is not _CONNECTED:
             # What came before the server's close is still read, as a real client reads it.
             pending = self._connection.receive_nowait()
@@ -158,13 +169,16 @@ class WebSocketSession:
 
     async def receive_text(self, timeout: float | None = None) -> str:
         """The next text message; ``WebSocketDisconnect`` if the app closed."""
-        if self._receiving is None and self.state is _CONNECTED and not self.reading_paused:
+        if (
+            timeout is None
+            and self._receiving is None
+            and self.state is _CONNECTED
+            and not self.reading_paused
+        ):
             # _receive(), inlined for the busiest call: one coroutine fewer per message.
             self._receiving = "receive_text()"
             try:
-                message = await self._connection.receive(
-                    self.timeout if timeout is None else timeout
-                )
+                message = await self._connection.receive(self.timeout)
             finally:
                 self._receiving = None
             text = message.get("text")
@@ -304,6 +318,9 @@ class WebSocketSession:
         """Disconnect with *code* and *reason*, then wait (bounded) for the app to finish."""
         connection = self._connection
         if self.state is _CONNECTED and connection.closed is None:
+            problem = close_problem(code, reason)
+            if problem is not None:
+                raise problem
             # send(), without the checks that just passed: every session ends here.
             await connection.send({"type": "websocket.disconnect", "code": code, "reason": reason})
             self._disconnected(code, reason)
@@ -345,6 +362,60 @@ class WebSocketSession:
         if hasattr(exc, "add_note") and not is_cancellation(exc):
             for note in notes:
                 exc.add_note(note)
+
+
+def check_timeout(timeout: object, call: str) -> None:
+    """Refuse a *timeout* that is not a number of seconds >= 0."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"{call}: timeout is a number of seconds, got {timeout!r}")
+    if timeout < 0:
+        raise ValueError(f"{call}: timeout must be >= 0 seconds, got {timeout!r}")
+
+
+def text_problem(text: str, call: str) -> Exception | None:
+    """Why a client cannot send *text*: a lone surrogate, which UTF-8 cannot encode."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return ValueError(
+            f"{call}: the text holds {text[exc.start]!r} at index {exc.start}, a lone "
+            "surrogate that UTF-8 cannot encode, so no client can send it (the websockets "
+            "client raises UnicodeEncodeError). Probably the text was decoded with "
+            "'surrogateescape' or built from JSON escapes; encode it properly, or send bytes"
+        )
+    return None
+
+
+def close_problem(code: object, reason: object) -> Exception | None:
+    """Why a client cannot send a close frame with *code* and *reason*, or ``None``."""
+    problem = close_code_problem(code) or close_reason_problem(reason)
+    if problem is None:
+        return None
+    hint = " To end the connection without a close frame, use drop()." if code == 1006 else ""
+    return (TypeError if "must be" in problem else ValueError)(
+        f"close(code={code!r}, reason={reason!r:.40}): a client cannot send it: {problem}.{hint}"
+    )
+
+
+def client_message_problem(message: Message) -> Exception | None:
+    """Why no client can send *message* (a ``websocket.receive`` or ``.disconnect``)."""
+    if message["type"] == "websocket.disconnect":
+        return close_problem(message.get("code", 1000), message.get("reason") or "")
+    text, data = message.get("text"), message.get("bytes")
+    if (text is None) == (data is None):
+        return ValueError(
+            f"send() takes a 'websocket.receive' message with one of 'text' or 'bytes', got "
+            f"{message!r:.100}: a WebSocket message is text or binary, never both or neither"
+        )
+    if text is not None:
+        if not isinstance(text, str):
+            return TypeError(f"send(): 'text' must be a str, got {type(text).__name__}")
+        return text_problem(text, "send_text()")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        return TypeError(f"send(): 'bytes' must be bytes, got {type(data).__name__}")
+    return None
 
 
 def _name(predicate: Callable[[Any], object]) -> str:

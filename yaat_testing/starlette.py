@@ -32,6 +32,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from yaat.types import Scope
 from yaat.websockets import WebSocketDisconnect as YaatWebSocketDisconnect
+from yaat_testing import defaults
 from yaat_testing.exceptions import WebSocketDenied
 from yaat_testing.loops import Loop, running_loop
 from yaat_testing.portal import BACKENDS, Portal
@@ -108,7 +109,9 @@ class TestClient(_starlette.TestClient):
     """Starlette's ``TestClient``, with yaat_testing's WebSocket sessions.
 
     Two keyword arguments are added: ``strict`` (the ASGI rules enforced, as in
-    ``yaat_testing.TestClient``) and ``timeout`` (every wait of a session, 5 s).
+    ``yaat_testing.TestClient``; ``None``: what the pytest run says, e.g. the ini key
+    ``yaat_strict_ignore``, and every rule outside pytest) and ``timeout`` (every wait
+    of a session, 5 s).
     """
 
     __test__ = False
@@ -126,7 +129,7 @@ class TestClient(_starlette.TestClient):
         follow_redirects: bool = True,
         client: tuple[str, int] = ("testclient", 50000),
         *,
-        strict: bool | Strict = True,
+        strict: bool | Strict | None = None,
         timeout: float = 5.0,
     ) -> None:
         if backend not in BACKENDS:
@@ -149,7 +152,7 @@ class TestClient(_starlette.TestClient):
         #: The in-memory transport every WebSocket session goes through.
         self.websockets = MemoryTransport(
             self.app,
-            strict=strict,
+            strict=defaults.current().strict if strict is None else Strict.of(strict),
             raise_app_exceptions=raise_server_exceptions,
             root_path=root_path,
             client=client,
@@ -206,6 +209,16 @@ class TestClient(_starlette.TestClient):
         return attached[1]
 
 
+def _accept_headers(session: WebSocketSession) -> list[tuple[bytes, bytes]] | None:
+    """The ``headers`` of the app's ``websocket.accept``, as Starlette's session keeps
+    them: ``None`` if it sent none."""
+    for entry in session.transcript.entries:
+        if entry.message.get("type") == "websocket.accept":
+            headers = entry.message.get("headers")
+            return None if headers is None else [tuple(pair) for pair in headers]
+    return None  # pragma: no cover - a session exists once the app accepted
+
+
 async def _loop_and_thread() -> tuple[Loop, int]:
     return running_loop(), threading.get_ident()
 
@@ -228,8 +241,9 @@ class WebSocketTestSession(SyncWebSocketSession):
         self.scope = scope
         #: The subprotocol the app accepted with, or ``None``.
         self.accepted_subprotocol: str | None = None
-        #: The headers the app sent with ``websocket.accept``, or ``None`` if none.
-        #: A real client sees them among the handshake response's headers.
+        #: The ``headers`` of the app's ``websocket.accept`` (``[]`` if it sent an empty
+        #: list, ``None`` if it sent none), as Starlette keeps them.  A real client sees
+        #: them among the handshake response's headers, as its server writes them.
         self.extra_headers: list[tuple[bytes, bytes]] | None = None
         #: Makes the blocking portal a session runs in, as Starlette's does.
         self.portal_factory = client._portal_factory
@@ -257,7 +271,7 @@ class WebSocketTestSession(SyncWebSocketSession):
             session = WebSocketSession(connection, timeout)
             super().__init__(session, portal)
             self.accepted_subprotocol = session.subprotocol
-            self.extra_headers = list(session.accept_headers.raw) or None
+            self.extra_headers = _accept_headers(session)
             self.exit_stack = stack.pop_all()
         return self
 

@@ -36,10 +36,12 @@ from yaat_testing.channel import Channel
 from yaat_testing.exceptions import (
     ASGIProtocolError,
     LifespanFailed,
+    LiveModeUnavailable,
     WebSocketDenied,
     WebSocketTimeout,
 )
 from yaat_testing.lifespan import LifespanMode
+from yaat_testing.loops import running_loop
 from yaat_testing.rules import (
     Facts,
     Strict,
@@ -316,7 +318,9 @@ class LiveTransport(Transport):
         return self.server
 
     async def start(self) -> None:
-        """Start the server; ``LifespanFailed`` if the app's startup fails."""
+        """Start the server; ``LifespanFailed`` if the app's startup fails, and
+        ``LiveModeUnavailable`` on trio."""
+        _on_asyncio()
         server = SERVERS[self.server_name](
             self.live_app, lifespan=self.lifespan, root_path=self.root_path, timeout=self.timeout
         )
@@ -358,6 +362,7 @@ class LiveTransport(Transport):
         await self.aclose()
 
     async def connect(self, request: WebSocketRequest, timeout: float) -> LiveConnection:
+        _on_asyncio()
         if websocket_scheme(request.url) != "ws":
             raise ValueError(
                 f"live mode serves plain ws:// only (no TLS here), got {request.url!r}"
@@ -586,3 +591,11 @@ class LiveConnection(Connection):
         self._ws.transport.abort()
         await self.runner.cancel(self._transport.timeout)
         self._transport.live_app.sessions.pop(self._session_id, None)
+
+
+def _on_asyncio() -> None:
+    """Raise ``LiveModeUnavailable`` unless asyncio runs here: the embedded servers and
+    the ``websockets`` client are asyncio's."""
+    if asyncio._get_running_loop() is None:
+        running_loop()  # NoEventLoop, with its advice, where no loop runs at all
+        raise LiveModeUnavailable("trio")

@@ -11,7 +11,6 @@ spec leaves the choice open, does what its server profile says.
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -220,6 +219,7 @@ class MemoryConnection(Connection):
         "_ending",
         "_last_disconnect",
         "_loop",
+        "_lose_when_taken",
         "_lost",
         "_offered",
         "_read_limit",
@@ -264,6 +264,7 @@ class MemoryConnection(Connection):
         #: Whether the connection is gone: the loop turn after the client's close, at once
         #: after a drop (``ServerProfile.after_lost``).
         self._lost = False
+        self._lose_when_taken = False  # the loss follows the app's taking the disconnect
         #: Why the server ends this connection itself: "shutdown", or "never" once it
         #: will never close it (a message over a limit on some servers).
         self._ending = ""
@@ -307,6 +308,9 @@ class MemoryConnection(Connection):
         if message["type"] == "websocket.disconnect":
             self._app_saw_disconnect = True
             self._last_disconnect = message
+            if self._lose_when_taken:
+                self._lose_when_taken = False
+                self._loop.call_soon(self._lose)  # after this step of the app
         return message
 
     async def _receive_watched(self, channel: Channel) -> None:
@@ -535,7 +539,8 @@ class MemoryConnection(Connection):
     def _close(self, message: Message) -> None:
         """The app's close after accept, with what the server does to its code and reason."""
         profile = self.profile
-        code, reason = message.get("code", 1000), message.get("reason") or ""
+        # An IntEnum code and a str enum reason go on the wire as their plain values.
+        code, reason = as_sent(message.get("code", 1000)), as_sent(message.get("reason") or "")
         asked = (code, reason)
         fixes = [profile.close_code_fix(code) if type(code) is int else profile.close_of_wrong_type]
         if not isinstance(reason, str):
@@ -573,7 +578,6 @@ class MemoryConnection(Connection):
                 reason = reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
         if not profile.sends_close_reason:
             reason = ""
-        code, reason = as_sent(code), as_sent(reason)
         if CloseFix.CLIENT_FAILS in fixes:
             code, reason = 1006, ""
         self.app_state = _DISCONNECTED
@@ -807,8 +811,14 @@ class MemoryConnection(Connection):
         if self.closed is None:
             self.closed = self._client_close
         told = code if profile.disconnect_code == "client" else profile.disconnect_code
+        waiting = any(not waiter.done() for waiter, _ in self._to_app.waiters)
         self._ended(self._disconnect(told, reason))
-        self._loop.call_soon(self._lose)  # the server closes the connection: gone next turn
+        # The server closes the connection a turn later: an app that waits in receive()
+        # still gets a turn with the disconnect before that, on asyncio as on trio.
+        if waiting:
+            self._lose_when_taken = True
+        else:
+            self._loop.call_soon(self._lose)
 
     def _lose(self) -> None:
         self._lost = True
@@ -890,9 +900,7 @@ class MemoryConnection(Connection):
             return self._data_first()  # come in since receive_nowait() looked: look again
         if not run_loop:
             return channel.wait_in_thread(timeout)
-        loop = self._loop
-        assert isinstance(loop, asyncio.AbstractEventLoop)  # only asyncio loops are borrowed
-        loop.run_until_complete(channel.wait(loop.time() + timeout))  # the put or the deadline
+        channel.run_loop_until_woken(self._loop.time() + timeout)  # the put or the deadline
         return True
 
     async def aclose(self, timeout: float, code: int = 1000, reason: str = "") -> None:
