@@ -1,4 +1,6 @@
-"""Before and after: the harness's round trip and session in two checkouts, interleaved.
+"""Before and after: the harness's round trip and session in two checkouts, interleaved:
+the async API against the floor and async-asgi-testclient, the sync API and the drop-in
+against Starlette's TestClient.
 
     python benchmarks/revisions.py /path/to/other/checkout [--rounds 9] [--quick]
 
@@ -29,7 +31,12 @@ sys.path.insert(0, sys.argv[1]); sys.path.insert(1, sys.argv[2])
 warnings.simplefilter("ignore")
 import yaat, yaat_testing  # from the checkout, before harness.py puts its own first
 assert yaat_testing.__file__.startswith(sys.argv[1]), yaat_testing.__file__
-from harness import floor_round_trip, floor_session, yaat_round_trip, yaat_session
+from harness import (
+    async_asgi_testclient_session, blocking_round_trip, blocking_session, echo,
+    floor_round_trip, floor_session, starlette_client, yaat_round_trip, yaat_session,
+    yaat_starlette_client,
+)
+from yaat_testing import TestClient
 trips, sessions = int(sys.argv[3]), int(sys.argv[4])
 results = {}
 for name, run, n in (
@@ -37,6 +44,13 @@ for name, run, n in (
     ("round trip", yaat_round_trip, trips),
     ("floor session", floor_session, sessions),
     ("session", yaat_session, sessions),
+    ("async-asgi-testclient session", async_asgi_testclient_session, sessions),
+    ("sync round trip", blocking_round_trip(lambda: TestClient(echo)), trips // 5),
+    ("sync session", blocking_session(lambda: TestClient(echo)), sessions // 5),
+    ("drop-in round trip", blocking_round_trip(yaat_starlette_client), trips // 5),
+    ("drop-in session", blocking_session(yaat_starlette_client), sessions // 5),
+    ("Starlette round trip", blocking_round_trip(starlette_client), trips // 20),
+    ("Starlette session", blocking_session(starlette_client), sessions // 20),
 ):
     run(max(1, n // 10))  # warm up
     results[name] = run(n)
@@ -70,17 +84,27 @@ def main() -> None:
     for index in range(args.rounds):
         for name, path in order if index % 2 == 0 else reversed(order):
             runs[name].append(measure(path, trips, sessions))
-    print(f"## Before and after, {args.rounds} interleaved rounds\n")
-    print("| checkout | round trip | × floor | session | × floor |")
-    print("|---|---|---|---|---|")
+    print(f"## Before and after, {args.rounds} interleaved rounds (medians of ratios)\n")
+    print(
+        "| checkout | round trip | × floor | session | × floor | × async-asgi-testclient "
+        "| sync API: × faster than Starlette (trip, session) | drop-in: × faster (trip, session) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for name, figures in runs.items():
+
+        def ratio(top: str, bottom: str, figures: list[dict[str, float]] = figures) -> float:
+            return median([f[top] / f[bottom] for f in figures])
+
         trip = median([f["round trip"] for f in figures])
-        trip_ratio = median([f["round trip"] / f["floor round trip"] for f in figures])
         session = median([f["session"] for f in figures])
-        session_ratio = median([f["session"] / f["floor session"] for f in figures])
         print(
-            f"| {name} | {trip * 1e6:.2f} µs | {trip_ratio:.2f} | "
-            f"{session * 1e6:.2f} µs | {session_ratio:.2f} |"
+            f"| {name} | {trip * 1e6:.2f} µs | {ratio('round trip', 'floor round trip'):.2f} "
+            f"| {session * 1e6:.2f} µs | {ratio('session', 'floor session'):.2f} "
+            f"| {ratio('session', 'async-asgi-testclient session'):.2f} "
+            f"| {ratio('Starlette round trip', 'sync round trip'):.1f}, "
+            f"{ratio('Starlette session', 'sync session'):.1f} "
+            f"| {ratio('Starlette round trip', 'drop-in round trip'):.1f}, "
+            f"{ratio('Starlette session', 'drop-in session'):.1f} |"
         )
 
 

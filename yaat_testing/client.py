@@ -234,10 +234,10 @@ class TestClient:
         """
         offered = offered_subprotocols(subprotocols)
         url = join_url(self.base_url, path)
-        pairs = self.headers + _header_pairs(headers)
-        jar = {**self.cookies, **(cookies or {})}
-        if jar:
-            pairs.append((b"cookie", _cookie_header(jar)))
+        pairs = self.headers + _header_pairs(headers) if headers else self.headers
+        if cookies or self.cookies:
+            jar = {**self.cookies, **(cookies or {})}
+            pairs = [*pairs, (b"cookie", _cookie_header(jar))]
         request = WebSocketRequest(url, pairs, offered)
         return _Connect(self.transport, request, self.timeout if timeout is None else timeout)
 
@@ -295,8 +295,12 @@ class _Connect:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._session is not None
-        await self._session.__aexit__(exc_type, exc, tb)
+        session = self._session
+        assert session is not None
+        if exc is None:
+            await session.close()  # what the session's __aexit__ does, a coroutine less
+        else:
+            await session.__aexit__(exc_type, exc, tb)
 
 
 _TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")  # RFC 9110 §5.6.2: a field name

@@ -20,7 +20,7 @@ from typing import Any
 
 from yaat.types import ASGIApp, Receive, Scope, Send
 from yaat_testing.channel import Channel
-from yaat_testing.loops import Task, current_task, is_cancellation, one_turn, running_loop
+from yaat_testing.loops import Loop, Task, current_task, is_cancellation, one_turn, running_loop
 
 
 class AppRunner:
@@ -30,9 +30,20 @@ class AppRunner:
     gone"); they are not the app's failure.  ``on_end`` is called once the app ends, in
     the app's task.  :meth:`wait` sleeps on *channel*, which the end wakes: give it a
     channel that has its timer armed already, and a wait costs no timer of its own.
+    ``loop`` is the loop :meth:`start` runs the app in (the running one by default).
     """
 
-    __slots__ = ("_channel", "_expected", "_on_end", "_owned", "ended", "error", "result", "task")
+    __slots__ = (
+        "_channel",
+        "_expected",
+        "_loop",
+        "_on_end",
+        "_owned",
+        "ended",
+        "error",
+        "result",
+        "task",
+    )
 
     def __init__(
         self,
@@ -40,11 +51,13 @@ class AppRunner:
         expected: tuple[type[BaseException], ...] = (),
         on_end: Callable[[AppRunner], None] | None = None,
         channel: Channel | None = None,
+        loop: Loop | None = None,
     ) -> None:
         self._on_end = on_end
         self._expected = expected
         self._owned = False
         self._channel = channel
+        self._loop = loop
         #: The task the app runs in: this runner's own, or the server's.
         self.task: Task[Any] | None = None
         #: Whether the app has ended, by returning, raising or being cancelled.
@@ -57,7 +70,8 @@ class AppRunner:
     def start(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the app in a task of its own; what it raises is kept, never propagated."""
         self._owned = True
-        self.task = running_loop().create_task(self.run(app, scope, receive, send, False))
+        loop = self._loop or running_loop()
+        self.task = loop.create_task(self.run(app, scope, receive, send, False))
 
     async def run(
         self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, propagate: bool = True
@@ -82,8 +96,11 @@ class AppRunner:
                     channel.wake_all()
                 else:
                     channel.loop.call_soon_threadsafe(channel.wake_all)
-            if self._on_end is not None:
-                self._on_end(self)
+            on_end, self._on_end = self._on_end, None
+            if on_end is not None:
+                # Called once, then dropped: a connection's bound method here would keep
+                # the connection, this runner and the app's task in a cycle for the GC.
+                on_end(self)
 
     async def wait(self, timeout: float) -> bool:
         """Wait for the app to end; after *timeout*, cancel it.  True if it ended by itself."""

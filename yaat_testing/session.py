@@ -318,9 +318,10 @@ class WebSocketSession:
         """Disconnect with *code* and *reason*, then wait (bounded) for the app to finish."""
         connection = self._connection
         if self.state is _CONNECTED and connection.closed is None:
-            problem = close_problem(code, reason)
-            if problem is not None:
-                raise problem
+            if code != 1000 or reason:  # the plain close every session ends with passes
+                problem = close_problem(code, reason)
+                if problem is not None:
+                    raise problem
             # send(), without the checks that just passed: every session ends here.
             await connection.send({"type": "websocket.disconnect", "code": code, "reason": reason})
             self._disconnected(code, reason)

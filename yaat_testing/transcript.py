@@ -46,7 +46,7 @@ class Transcript:
     def __init__(self) -> None:
         self.started = time.perf_counter()
         self._raw: list[tuple[float, str, Mapping[str, Any]]] = []
-        self._notes: dict[int, str] = {}
+        self._notes: dict[int, str] | None = None  # made by the first note()
 
     def record(self, direction: str, message: Mapping[str, Any]) -> None:
         """Add *message*, going *direction*, stamped with the current time."""
@@ -56,13 +56,15 @@ class Transcript:
         """Note *note* on the latest entry of *message* (the very object recorded)."""
         for index in range(len(self._raw) - 1, -1, -1):
             if self._raw[index][2] is message:
+                if self._notes is None:
+                    self._notes = {}
                 self._notes[index] = note
                 return
 
     @property
     def entries(self) -> list[TranscriptEntry]:
         """The messages so far: ``at`` (seconds since the start), ``direction``, ``message``."""
-        started, notes = self.started, self._notes
+        started, notes = self.started, self._notes or {}
         return [
             TranscriptEntry(at - started, direction, message, notes.get(index, ""))
             for index, (at, direction, message) in enumerate(self._raw)

@@ -7,7 +7,7 @@ need installed, and how to run its WebSocket tests. Nothing of theirs is committ
 >>> SUITES["starlette"].source.kind
 'sdist'
 >>> sorted(suite.name for suite in SUITES.values() if suite.ci)
-['fastapi', 'starlette']
+['aioinject', 'dishka', 'fastapi', 'otel-fastapi', 'starlette', 'starlette-trio', 'wireup']
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ _SUITES = (
         files=_STARLETTE_FILES,
         pytest_args=(*_OWN_SUITE_PLUGINS, "-k", "trio", "tests"),
         ini=_OWN_SUITE_INI,
-        notes=("not in CI until the drop-in runs WebSocket sessions on trio (issue 17)",),
+        ci=True,
     ),
     Suite(
         name="fastapi",
@@ -217,6 +217,7 @@ _SUITES = (
             "asgi-lifespan==2.1.*",
             "pydantic>=2.12",
         ),
+        ci=True,  # a PyPI source distribution: CI fetches it in seconds
     ),
     Suite(
         name="wireup",
@@ -233,6 +234,7 @@ _SUITES = (
             "pytest-asyncio>=0.24",
             "pydantic-settings>=2.12,<3",
         ),
+        ci=True,  # a PyPI source distribution: CI fetches it in seconds
     ),
     Suite(
         name="aioinject",
@@ -246,6 +248,7 @@ _SUITES = (
         ),
         pytest_args=("tests/integrations/fastapi",),
         install=("aioinject==1.11.0", "pytest>=8.4.1", "anyio>=4.10", "trio", "asgi-lifespan>=2.1"),
+        ci=True,  # a PyPI source distribution: CI fetches it in seconds
     ),
     Suite(
         name="fastapi-injector",
@@ -268,6 +271,7 @@ _SUITES = (
             "opentelemetry-test-utils==0.66b2",
             "requests",
         ),
+        ci=True,  # a PyPI source distribution: CI fetches it in seconds
     ),
 )
 

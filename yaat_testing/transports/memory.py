@@ -12,6 +12,7 @@ spec leaves the choice open, does what its server profile says.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from yaat.constants import MAX_CLOSE_REASON_BYTES
@@ -54,6 +55,9 @@ _RESPONSE = WebSocketState.RESPONSE
 _DISCONNECTED = WebSocketState.DISCONNECTED
 _APPLICATION = Side.APPLICATION
 
+_GONE = (ClientDisconnected,)  # what ends an app normally: the client is gone
+_NO_STATUS: Message = {"type": "websocket.disconnect", "code": 1005}
+_NONE_OFFERED: frozenset[str] = frozenset()
 _APP_DONE = object()  # put on the client's channel when the app ends
 _DROPPED = object()  # put there when the connection drops before the handshake ends
 _HANDSHAKE_GRACE = 1.0  # how long a refusing app may take to finish, so its error is known
@@ -178,8 +182,11 @@ class MemoryTransport(Transport):
             http_fields=profile.http_fields,
         )
 
-    async def connect(self, request: WebSocketRequest, timeout: float) -> MemoryConnection:
-        return await self.open(self.build_scope(request), timeout)
+    def connect(
+        self, request: WebSocketRequest, timeout: float
+    ) -> Coroutine[Any, Any, MemoryConnection]:
+        """Perform the handshake for *request*: :meth:`open` with its scope."""
+        return self.open(self.build_scope(request), timeout)  # no coroutine of its own
 
     async def open(self, scope: Scope, timeout: float) -> MemoryConnection:
         """Perform the handshake for *scope* (from :meth:`build_scope`): the app gets this
@@ -257,8 +264,9 @@ class MemoryConnection(Connection):
         #: ``(code, reason)`` once the app closed or the connection dropped.
         self.closed: tuple[int, str] | None = None
         self._client_close: tuple[int, str] = (1000, "")
-        self._last_disconnect: Message = {"type": "websocket.disconnect", "code": 1005}
-        self._offered = frozenset(scope["subprotocols"])
+        self._last_disconnect: Message = _NO_STATUS  # copied before it is handed out
+        offered = scope["subprotocols"]
+        self._offered = frozenset(offered) if offered else _NONE_OFFERED
         self._denial_extension = DENIAL_EXTENSION in scope["extensions"]
         self._app_saw_disconnect = False
         #: Whether the connection is gone: the loop turn after the client's close, at once
@@ -284,7 +292,7 @@ class MemoryConnection(Connection):
         self._to_client = Channel(loop, alarm)
         # The app's end is put on the client's channel, whose timer the handshake armed.
         self.runner = AppRunner(
-            expected=(ClientDisconnected,), on_end=self._on_app_end, channel=self._to_client
+            expected=_GONE, on_end=self._on_app_end, channel=self._to_client, loop=loop
         )
 
     # -- the app's side: receive() and send() -----------------------------------------
@@ -811,7 +819,7 @@ class MemoryConnection(Connection):
         if self.closed is None:
             self.closed = self._client_close
         told = code if profile.disconnect_code == "client" else profile.disconnect_code
-        waiting = any(not waiter.done() for waiter, _ in self._to_app.waiters)
+        waiting = bool(self._to_app.waiters)  # the app waits in receive()
         self._ended(self._disconnect(told, reason))
         # The server closes the connection a turn later: an app that waits in receive()
         # still gets a turn with the disconnect before that, on asyncio as on trio.
