@@ -5,7 +5,9 @@ reader runs them: each item runs the blocks before its own, then its own.  The
 ``test_*`` functions a block defines are then called (``async`` ones in an event loop
 of their own).  A block with a ``title="conftest.py"`` or ``title="test_x.py"`` is a
 file: the page's files are written to a temporary directory, and pytest runs there,
-as a user would run it.  Shell blocks (```` ```sh ````) are not run.
+as a user would run it, with the configuration the page shows and no other: a titled
+block of another language (```` ```toml title="pyproject.toml" ````) is a file too.
+Shell blocks (```` ```sh ````) are not run.
 """
 
 from __future__ import annotations
@@ -31,31 +33,33 @@ _FENCE = re.compile(
 )
 _TITLE = re.compile(r'title="([^"]+)"')
 ROOT = Path(__file__).resolve().parent.parent
-#: How a titled test file is run: as a user runs pytest, with pytest-asyncio's auto mode.
-_PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o"]
-_PYTEST += ["asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function"]
+#: How a titled test file is run: as a user runs pytest, with what the page configures.
+_PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
 
 
 class Block(NamedTuple):
-    """One fenced Python block of a page."""
+    """One fenced block of a page: Python, or a file of another language."""
 
     line: int
     code: str
     title: str | None
+    language: str = "python"
 
 
-def python_blocks(text: str) -> list[Block]:
-    """The page's ``python`` blocks, dedented, with the line each starts on."""
+def example_blocks(text: str) -> list[Block]:
+    """The page's ``python`` blocks, and its titled blocks of other languages (files),
+    dedented, with the line each starts on."""
     blocks = []
     for match in _FENCE.finditer(text):
         info = match["info"].strip()
-        if info.split(" ", 1)[0] != "python":
+        language = info.split(" ", 1)[0]
+        title = _TITLE.search(info)
+        if language != "python" and title is None:
             continue
         indent = len(match["indent"])
         code = "\n".join(line[indent:] for line in match["code"].splitlines())
-        title = _TITLE.search(info)
         line = text.count("\n", 0, match.start()) + 2
-        blocks.append(Block(line, code, title.group(1) if title else None))
+        blocks.append(Block(line, code, title.group(1) if title else None, language))
     return blocks
 
 
@@ -63,9 +67,12 @@ class MarkdownPage(pytest.File):
     """A documentation page: one item per Python block."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        blocks = python_blocks(self.path.read_text(encoding="utf-8"))
+        blocks = example_blocks(self.path.read_text(encoding="utf-8"))
         for index, block in enumerate(blocks):
-            yield Example.from_parent(self, name=f"line {block.line}", blocks=blocks, index=index)
+            if block.language == "python":
+                yield Example.from_parent(
+                    self, name=f"line {block.line}", blocks=blocks, index=index
+                )
 
 
 class Example(pytest.Item):
@@ -119,7 +126,7 @@ class Example(pytest.Item):
             return
         with tempfile.TemporaryDirectory() as directory:
             for earlier in self.blocks[: self.index + 1]:
-                if earlier.title is not None:
+                if earlier.title is not None:  # the page's files so far, config included
                     (Path(directory) / earlier.title).write_text(earlier.code, encoding="utf-8")
             ran = subprocess.run(
                 [*_PYTEST, name],

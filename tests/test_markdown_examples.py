@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.markdown_examples import python_blocks
+from tests.markdown_examples import example_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,10 +24,15 @@ def pytest_collect_file(file_path, parent):
 def test_blocks_are_found_with_their_lines_and_titles() -> None:
     page = 'Text\\n\\n```python\\nx = 1\\n```\\n\\n```sh\\nls\\n```\\n\\n- item\\n\\n    ```python title="test_a.py"\\n    y = 2\\n    ```\\n'
     page = page.replace("\\n", "\n")
-    assert python_blocks(page) == [
-        (4, "x = 1", None),
-        (14, "y = 2", "test_a.py"),
+    assert example_blocks(page) == [
+        (4, "x = 1", None, "python"),
+        (14, "y = 2", "test_a.py", "python"),
     ]
+
+
+def test_titled_blocks_of_other_languages_are_files_and_untitled_ones_are_left_out() -> None:
+    page = '```toml title="pyproject.toml"\n[tool.x]\n```\n\n```toml\n[y]\n```\n'
+    assert example_blocks(page) == [(2, "[tool.x]", "pyproject.toml", "toml")]
 
 
 def run(pytester: pytest.Pytester, page: str) -> pytest.RunResult:
@@ -73,3 +78,14 @@ def test_titled_blocks_are_files_that_pytest_runs(pytester: pytest.Pytester) -> 
     result = run(pytester, failing)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*pytest on the example test_answer.py failed*"])
+
+
+def test_titled_tests_run_with_the_configuration_the_page_shows(pytester: pytest.Pytester) -> None:
+    test = '```python title="test_async.py"\nasync def test_async():\n    pass\n```\n'
+    unconfigured = run(pytester, test)  # no asyncio_mode shown: pytest-asyncio skips it
+    unconfigured.assert_outcomes(failed=1)
+    configured = (
+        '```toml title="pytest.ini"\n[pytest]\nasyncio_mode = auto\n'
+        "asyncio_default_fixture_loop_scope = function\n```\n\n" + test
+    )
+    run(pytester, configured).assert_outcomes(passed=1)
