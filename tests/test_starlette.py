@@ -341,3 +341,19 @@ def test_the_handshake_carries_what_httpx_would_send() -> None:
     with_cookie = client.websocket_connect("/d", params={"q": "1"}).scope
     assert (b"cookie", b"c=biscuit") in with_cookie["headers"]
     assert with_cookie["query_string"] == b"q=1"
+
+
+def test_every_public_name_of_starlettes_session_and_client_is_here() -> None:
+    from starlette import testclient as theirs
+
+    from yaat_testing import starlette as ours
+
+    session = DropIn(hooks_app).websocket_connect("/h")
+    for name in dir(theirs.WebSocketTestSession):
+        if not name.startswith("_"):
+            assert hasattr(session, name), name
+    for name in ("app", "scope", "accepted_subprotocol", "portal_factory", "extra_headers"):
+        assert hasattr(session, name), name  # Starlette's instance attributes
+    for name in dir(theirs.TestClient):
+        if not name.startswith("_"):
+            assert hasattr(ours.TestClient, name), name

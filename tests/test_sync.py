@@ -175,3 +175,41 @@ def test_a_sync_session_from_inside_a_loop_and_from_the_app_itself() -> None:
 def test_exit_without_enter_is_an_error() -> None:
     with pytest.raises(RuntimeError, match=r"__exit__\(\) without a `with TestClient"):
         TestClient(build_app()).__exit__(None, None, None)
+
+
+async def test_from_an_async_test_sends_cross_and_failures_come_at_the_next_call() -> None:
+    with TestClient(build_app(), timeout=0.2) as client:
+        assert client.app is not None
+        assert not client.live
+        assert client.state == {}
+        assert client.post("/health").status_code == 405
+        with client.websocket_connect("/echo", subprotocols=["chat"]) as ws:
+            assert ws.receive()["text"] == "hello unset"
+            assert (ws.subprotocol, ws.accept_headers.raw, ws.state.name) == (
+                "chat",
+                [],
+                "CONNECTED",
+            )
+            ws.send({"type": "websocket.receive", "text": "raw"})
+            assert ws.receive_json(mode="text") == {"echo": "raw"}
+            with pytest.raises(ValueError, match=r"mode must be 'text' or 'bytes'"):
+                ws.receive_json(mode="binary")  # type: ignore[arg-type]
+            with pytest.raises(WebSocketTimeout, match=r"after 0.05s waiting"):
+                ws.receive_text(timeout=0.05)  # the whole wait is named, not what was left
+            ws.send_text("boom")  # handed to the loop: the app fails there
+            with pytest.raises(Boom, match="asked to"):
+                ws.receive_text()
+        with client.websocket_connect("/echo") as ws:
+            ws.receive_text()
+            ws.close(4001, "bye")
+            assert (ws.close_code, ws.close_reason) == (4001, "bye")
+
+
+def test_receive_close_reports_the_apps_close() -> None:
+    async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        await receive()  # type: ignore[operator]
+        await send({"type": "websocket.accept"})  # type: ignore[operator]
+        await send({"type": "websocket.close", "code": 4000, "reason": "done"})  # type: ignore[operator]
+
+    with TestClient(app, lifespan="off") as client, client.websocket_connect("/") as ws:
+        assert tuple(ws.receive_close()) == (4000, "done")

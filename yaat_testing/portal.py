@@ -184,9 +184,10 @@ class Portal:
     def _pump_if_idle(self, now: float) -> None:
         """The watchdog's check: a loop parked for :data:`IDLE` seconds is pumped."""
         with self._lock:
-            if self._runner is not _Runner.NOBODY or now - self._parked_at < IDLE:
+            if self._closing or self._runner is not _Runner.NOBODY:
                 return
-            self._pump_locked()
+            if now - self._parked_at >= IDLE:
+                self._pump_locked()
 
     def _pump_locked(self) -> None:
         self._runner = _Runner.PUMP
