@@ -179,8 +179,8 @@ def test_exit_without_enter_is_an_error() -> None:
 
 async def test_from_an_async_test_sends_cross_and_failures_come_at_the_next_call() -> None:
     with TestClient(build_app(), timeout=0.2) as client:
-        assert client.app is not None
-        assert not client.live
+        assert client.app is client.client.app
+        assert client.live is client.client.live
         assert client.state == {}
         assert client.post("/health").status_code == 405
         with client.websocket_connect("/echo", subprotocols=["chat"]) as ws:
