@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.fidelity import corpus  # noqa: E402
+from tests.fidelity.drift import drifted, sample  # noqa: E402
 from tests.fidelity.generator import SEED, Scenario, corpus_scenarios  # noqa: E402
 from tests.fidelity.play import ScenarioApp, play_live, play_memory_many  # noqa: E402
 from yaat_testing.servers import SERVERS  # noqa: E402
@@ -107,10 +108,10 @@ async def play_many(
             )
 
 
-async def memory_outcomes(
+def memory_outcomes(
     server: str, scenarios: list[Scenario], indexes: list[int]
 ) -> dict[int, dict[str, Any]]:
-    return await play_memory_many(server, {index: scenarios[index] for index in indexes})
+    return play_memory_many(server, {index: scenarios[index] for index in indexes})
 
 
 def cell_of(runs: list[dict[str, Any]]) -> corpus.Cell:
@@ -125,12 +126,10 @@ def cell_of(runs: list[dict[str, Any]]) -> corpus.Cell:
     return corpus.Cell(counted)
 
 
-async def rerun(
-    servers: list[str], scenarios: list[Scenario], directory: Path, reruns: int
-) -> None:
+def rerun(servers: list[str], scenarios: list[Scenario], directory: Path, reruns: int) -> None:
     for server in servers:
         runs = load_runs(directory, server)
-        memory = await memory_outcomes(server, scenarios, sorted(runs))
+        memory = memory_outcomes(server, scenarios, sorted(runs))
         again = [
             index
             for index, outcomes in sorted(runs.items())
@@ -143,7 +142,7 @@ async def rerun(
             pending = [index for index in again if len(runs[index]) < reruns]
             if not pending:
                 break
-            await play_many(server, scenarios, pending, runs_file(directory, server), 1)
+            asyncio.run(play_many(server, scenarios, pending, runs_file(directory, server), 1))
 
 
 def merge(servers: list[str], scenarios: list[Scenario], directory: Path) -> None:
@@ -167,13 +166,13 @@ def merge(servers: list[str], scenarios: list[Scenario], directory: Path) -> Non
     print(f"wrote {corpus.PATH} ({len(rows)} scenarios)")
 
 
-async def compared() -> dict[str, dict[int, tuple[str, dict[str, Any]]]]:
+def compared() -> dict[str, dict[int, tuple[str, dict[str, Any]]]]:
     """Per server, per scenario: "equal", "different" or "flaky", and the memory outcome."""
     header, rows = corpus.load()
     result: dict[str, dict[int, tuple[str, dict[str, Any]]]] = {}
     for server in header["servers"]:
         scenarios = {i: row.scenario for i, row in enumerate(rows) if server in row.cells}
-        memory = await play_memory_many(server, scenarios)
+        memory = play_memory_many(server, scenarios)
         verdicts = {}
         for index in scenarios:
             cell = rows[index].cells[server]
@@ -188,7 +187,7 @@ async def compared() -> dict[str, dict[int, tuple[str, dict[str, Any]]]]:
     return result
 
 
-async def table() -> str:
+def table() -> str:
     """Per server: the scenarios, the stable cells the profile reproduces, those it does
     not (by family, ``tests/fidelity/unmodelled.py``), and the flaky ones."""
     from tests.fidelity import unmodelled
@@ -201,7 +200,7 @@ async def table() -> str:
         + " | flaky |",
         "|---|" + "---|" * (len(families) + 5),
     ]
-    for server, verdicts in (await compared()).items():
+    for server, verdicts in compared().items():
         counts: Counter[str] = Counter()
         for index, (verdict, memory) in verdicts.items():
             counts[verdict] += 1
@@ -218,13 +217,13 @@ async def table() -> str:
     return "\n".join(lines)
 
 
-async def list_unmodelled() -> None:
+def list_unmodelled() -> None:
     """Write ``tests/fidelity/unmodelled.json``: every stable cell that differs, by family."""
     from tests.fidelity import unmodelled
 
     _, rows = corpus.load()
     cells = {}
-    for server, verdicts in (await compared()).items():
+    for server, verdicts in compared().items():
         for index, (verdict, memory) in verdicts.items():
             if verdict == "different":
                 row = rows[index]
@@ -236,28 +235,12 @@ async def list_unmodelled() -> None:
 
 async def drift(per_server: int) -> int:
     """Play a sample of stable cells live again; report those that changed."""
-    import random
-
     _, rows = corpus.load()
-    scenarios = [row.scenario for row in rows]
-    changed = 0
+    changed = []
     for server in corpus.SERVERS:
-        stable = [
-            i for i, row in enumerate(rows) if server in row.cells and row.cells[server].stable
-        ]
-        sample = sorted(random.Random(server).sample(stable, min(per_server, len(stable))))
-        app = ScenarioApp(dict(enumerate(scenarios)))
-        serving = SERVERS[server](app, lifespan="auto", root_path="", timeout=5.0)
-        await serving.start()
-        try:
-            for index in sample:
-                outcome = (await play_live(scenarios[index], index, app, serving.port)).as_json()
-                if outcome != rows[index].cells[server].outcome:
-                    changed += 1
-                    print(f"{server} {scenarios[index].name!r}: now {outcome}")
-        finally:
-            await serving.stop()
-    print(f"{changed} cells changed")
+        changed += await drifted(rows, server, sample(rows, server, per_server))
+    print("\n".join(changed))
+    print(f"{len(changed)} cells changed")
     return 1 if changed else 0
 
 
@@ -298,13 +281,13 @@ def main() -> int:
                 out = runs_file(args.runs, server)
                 asyncio.run(play_many(server, scenarios, todo, out, args.concurrency))
     if args.rerun or args.record:
-        asyncio.run(rerun(servers, scenarios, args.runs, args.reruns))
+        rerun(servers, scenarios, args.runs, args.reruns)
     if args.merge or args.record:
         merge(servers, scenarios, args.runs)
     if args.list_unmodelled:
-        asyncio.run(list_unmodelled())
+        list_unmodelled()
     if args.table:
-        print(asyncio.run(table()))
+        print(table())
     if args.drift:
         return asyncio.run(drift(args.drift))
     return 0

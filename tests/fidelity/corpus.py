@@ -4,10 +4,11 @@
 in the generator's order::
 
     {"versions": {...}, "recorded": "2025-…", "seed": 18, "random": 500, "servers": [...]}
-    {"scenario": {...}, "outcomes": [o0, o1], "cells": {"uvicorn": 0, "granian": [[0, 2], [1, 1]]}}
+    {"scenario": {...}, "outcomes": [o0, o1], "cells": {"uvicorn": [[0, 3]], "granian": [[0, 2], [1, 1]]}}
 
-A cell is the index of its outcome when every run agreed (stable), or the list of
-``[outcome index, runs]`` pairs when they did not (flaky: every outcome is kept).
+A cell is the list of its ``[outcome index, runs]`` pairs: one pair when every run
+agreed (stable), more when they did not (flaky: every outcome is kept, with how often
+it came).
 ``scripts/fidelity_corpus.py --record`` writes it; ``tests/fidelity/test_corpus.py``
 holds the in-memory profiles to its stable cells.
 """
@@ -36,6 +37,11 @@ class Cell:
         return len(self.outcomes) == 1
 
     @property
+    def runs(self) -> int:
+        """How many live runs the cell has."""
+        return sum(runs for _, runs in self.outcomes)
+
+    @property
     def outcome(self) -> dict[str, Any]:
         """The outcome (the most frequent one of a flaky cell)."""
         return max(self.outcomes, key=lambda pair: pair[1])[0]
@@ -59,11 +65,7 @@ def dump_row(scenario: Scenario, cells: dict[str, Cell]) -> str:
     for server in SERVERS:
         if server not in cells:
             continue
-        cell = cells[server]
-        if cell.stable:
-            written[server] = index_of(cell.outcome)
-        else:
-            written[server] = [[index_of(outcome), runs] for outcome, runs in cell.outcomes]
+        written[server] = [[index_of(outcome), runs] for outcome, runs in cells[server].outcomes]
     line = {"scenario": scenario.as_json(), "outcomes": outcomes, "cells": written}
     return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
 
@@ -71,12 +73,10 @@ def dump_row(scenario: Scenario, cells: dict[str, Cell]) -> str:
 def load_row(line: str) -> Row:
     data = json.loads(line)
     outcomes = data["outcomes"]
-    cells = {}
-    for server, cell in data["cells"].items():
-        if isinstance(cell, int):
-            cells[server] = Cell([(outcomes[cell], 1)])
-        else:
-            cells[server] = Cell([(outcomes[index], runs) for index, runs in cell])
+    cells = {
+        server: Cell([(outcomes[index], runs) for index, runs in cell])
+        for server, cell in data["cells"].items()
+    }
     return Row(Scenario.from_json(data["scenario"]), cells)
 
 

@@ -8,14 +8,11 @@ The corpus is ``tests/fidelity/corpus.jsonl`` (``scripts/fidelity_corpus.py``);
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
-from tests.fidelity import corpus, unmodelled
+from tests.fidelity import corpus, drift, unmodelled
 from tests.fidelity.generator import corpus_scenarios
-from tests.fidelity.play import ScenarioApp, play_live, play_memory_many
-from yaat_testing.servers import SERVERS
+from tests.fidelity.play import play_memory_many
 
 pytestmark = pytest.mark.yaat_memory_only("compares the harness with the servers' record")
 
@@ -34,23 +31,10 @@ def test_the_corpus_is_what_the_seeded_generator_gives() -> None:
         assert sorted(row.cells) == sorted(corpus.SERVERS), row.scenario.name
 
 
-@pytest.mark.xfail(
-    reason="a few random cells (1-7 per server) give another outcome in memory from run to "
-    "run: their bounded waits race; to be made deterministic before this gates CI",
-    strict=False,
-)
 @pytest.mark.parametrize("server", corpus.SERVERS)
-async def test_in_memory_every_stable_cell_equals_its_record(server: str) -> None:
+def test_in_memory_every_stable_cell_equals_its_record(server: str) -> None:
     stable = {i: row.scenario for i, row in enumerate(ROWS) if row.cells[server].stable}
-    memory = await play_memory_many(server, stable)
-    # A cell whose bounded waits raced others under load is played again on its own.
-    surprising = {
-        index: scenario
-        for index, scenario in stable.items()
-        if (memory[index] == ROWS[index].cells[server].outcome)
-        == ((scenario.name, server) in UNMODELLED)
-    }
-    memory.update(await play_memory_many(server, surprising, concurrency=1))
+    memory = play_memory_many(server, stable)
     unexplained, reproduced = [], []
     for index, scenario in stable.items():
         recorded = ROWS[index].cells[server].outcome
@@ -76,21 +60,8 @@ def test_every_listed_cell_has_a_family_with_a_reason() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("server", corpus.SERVERS)
 async def test_live_the_server_still_does_what_is_recorded(server: str) -> None:
-    """The drift test: a seeded sample of stable cells, played live again.
-
-    ``scripts/fidelity_corpus.py --drift N`` plays N per server.
-    """
-    stable = [i for i, row in enumerate(ROWS) if row.cells[server].stable]
-    sample = sorted(random.Random(server).sample(stable, DRIFT_SAMPLE))
-    app = ScenarioApp({index: ROWS[index].scenario for index in sample})
-    serving = SERVERS[server](app, lifespan="auto", root_path="", timeout=5.0)
-    await serving.start()
-    try:
-        changed = []
-        for index in sample:
-            outcome = (await play_live(ROWS[index].scenario, index, app, serving.port)).as_json()
-            if outcome != ROWS[index].cells[server].outcome:
-                changed.append(f"{ROWS[index].scenario.name}: now {outcome}")
-    finally:
-        await serving.stop()
+    """The drift test: a seeded sample of stable cells, played live again
+    (``tests/fidelity/drift.py``; ``scripts/fidelity_corpus.py --drift N`` plays N per
+    server)."""
+    changed = await drift.drifted(ROWS, server, drift.sample(ROWS, server, DRIFT_SAMPLE))
     assert not changed, "\n".join(changed)
