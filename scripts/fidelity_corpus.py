@@ -1,7 +1,7 @@
 """The generated corpus: record it live on the five servers, and measure the profiles on it.
 
     python scripts/fidelity_corpus.py --run uvicorn     # play every scenario live once more
-    python scripts/fidelity_corpus.py --rerun           # again, where a cell differs
+    python scripts/fidelity_corpus.py --rerun           # again, where runs disagree
     python scripts/fidelity_corpus.py --merge           # write tests/fidelity/corpus.jsonl
     python scripts/fidelity_corpus.py --record          # all three, on every server
     python scripts/fidelity_corpus.py --table           # per server: equal, different, flaky
@@ -9,10 +9,12 @@
 
 The scenarios come from ``tests/fidelity/generator.py`` (named edge cases, then seeded
 random scripts).  Each run of a cell is appended to a runs file (``--runs``, a
-directory of JSON lines per server), so that a long recording can stop and go on.  A
-cell is played again (``--rerun``, sequentially) when its runs disagree or when its
-outcome differs from what the in-memory profile gives, until it has ``--reruns``
-runs; it is stable when every run agreed, and flaky otherwise, with every outcome kept.
+directory of JSON lines per server, each run under its scenario's name, so that the
+generator may grow), and a long recording can stop and go on.  Every cell is played
+``--passes`` times; a cell whose runs disagree is played again (``--rerun``,
+sequentially) until it has ``--reruns`` runs.  A cell is stable when every run agreed,
+and flaky otherwise, with every outcome kept.  What the in-memory profile gives plays
+no part in the recording.
 """
 
 from __future__ import annotations
@@ -56,14 +58,15 @@ def runs_file(directory: Path, server: str) -> Path:
     return directory / f"{server}.jsonl"
 
 
-def load_runs(directory: Path, server: str) -> dict[int, list[dict[str, Any]]]:
-    runs: dict[int, list[dict[str, Any]]] = {}
+def load_runs(directory: Path, server: str) -> dict[str, list[dict[str, Any]]]:
+    """Every live run of *server*, by scenario name (the generator may grow: names stay)."""
+    runs: dict[str, list[dict[str, Any]]] = {}
     path = runs_file(directory, server)
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
             if line:
                 data = json.loads(line)
-                runs.setdefault(data["i"], []).append(data["o"])
+                runs.setdefault(data["n"], []).append(data["o"])
     return runs
 
 
@@ -80,7 +83,7 @@ async def play_chunk(
     async def one(index: int) -> None:
         async with limit:
             outcome = await play_live(scenarios[index], index, app, port)
-        line = {"i": index, "o": outcome.as_json()}
+        line = {"n": scenarios[index].name, "o": outcome.as_json()}
         file.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
         file.flush()
 
@@ -108,12 +111,6 @@ async def play_many(
             )
 
 
-def memory_outcomes(
-    server: str, scenarios: list[Scenario], indexes: list[int]
-) -> dict[int, dict[str, Any]]:
-    return play_memory_many(server, {index: scenarios[index] for index in indexes})
-
-
 def cell_of(runs: list[dict[str, Any]]) -> corpus.Cell:
     counted: list[tuple[dict[str, Any], int]] = []
     for outcome in runs:
@@ -127,19 +124,19 @@ def cell_of(runs: list[dict[str, Any]]) -> corpus.Cell:
 
 
 def rerun(servers: list[str], scenarios: list[Scenario], directory: Path, reruns: int) -> None:
+    """Play the cells whose runs disagree again, up to *reruns* runs each, so that a
+    flaky cell's record says how often each outcome comes."""
     for server in servers:
         runs = load_runs(directory, server)
-        memory = memory_outcomes(server, scenarios, sorted(runs))
         again = [
             index
-            for index, outcomes in sorted(runs.items())
-            if len(outcomes) < reruns
-            and (any(o != outcomes[0] for o in outcomes) or outcomes[0] != memory[index])
+            for index, scenario in enumerate(scenarios)
+            if any(outcome != runs[scenario.name][0] for outcome in runs.get(scenario.name, ()))
         ]
-        print(f"{server}: {len(again)} cells to play again", flush=True)
+        print(f"{server}: {len(again)} flaky cells to play again", flush=True)
         for _ in range(reruns):
             runs = load_runs(directory, server)
-            pending = [index for index in again if len(runs[index]) < reruns]
+            pending = [index for index in again if len(runs[scenarios[index].name]) < reruns]
             if not pending:
                 break
             asyncio.run(play_many(server, scenarios, pending, runs_file(directory, server), 1))
@@ -148,11 +145,11 @@ def rerun(servers: list[str], scenarios: list[Scenario], directory: Path, reruns
 def merge(servers: list[str], scenarios: list[Scenario], directory: Path) -> None:
     all_runs = {server: load_runs(directory, server) for server in servers}
     rows = []
-    for index, scenario in enumerate(scenarios):
+    for scenario in scenarios:
         cells = {
-            server: cell_of(all_runs[server][index])
+            server: cell_of(all_runs[server][scenario.name])
             for server in servers
-            if index in all_runs[server]
+            if scenario.name in all_runs[server]
         }
         rows.append(corpus.Row(scenario, cells))
     header = {
@@ -277,7 +274,11 @@ def main() -> int:
         for server in [args.run] if args.run else servers:
             for passes in range(1, args.passes + 1):
                 done = load_runs(args.runs, server)
-                todo = [i for i in range(len(scenarios)) if len(done.get(i, ())) < passes]
+                todo = [
+                    index
+                    for index, scenario in enumerate(scenarios)
+                    if len(done.get(scenario.name, ())) < passes
+                ]
                 out = runs_file(args.runs, server)
                 asyncio.run(play_many(server, scenarios, todo, out, args.concurrency))
     if args.rerun or args.record:
