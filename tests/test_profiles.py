@@ -31,18 +31,30 @@ def test_uvicorn_raises_in_send_for_every_message_out_of_place() -> None:
     assert UVICORN.consequences["denial-incomplete"] is Consequence.DROP
 
 
-def test_close_codes_each_server_refuses() -> None:
-    from yaat_testing.profiles import DAPHNE, UVICORN_WSPROTO, CloseFix
+def test_what_each_server_does_with_a_close_it_does_not_send_as_asked() -> None:
+    from yaat_testing.profiles import (
+        DAPHNE,
+        GRANIAN,
+        HYPERCORN,
+        UVICORN_WSPROTO,
+        CloseFix,
+        client_reads_close,
+    )
 
-    assert UVICORN.close_code_fix(1008) is None
+    send = CloseFix.SEND
+    assert UVICORN.close_fix(1008, "why") == (send, 1008, "why")
     # uvicorn queues the app's disconnect, then websockets refuses the frame: send()
     # raises and the connection stays open (tests/fidelity/corpus.jsonl)
-    assert UVICORN.close_code_fix(1006) is CloseFix.QUEUE_THEN_RAISE
-    assert UVICORN_WSPROTO.close_code_fix(1005) is CloseFix.CODE_1000
-    assert UVICORN_WSPROTO.close_code_fix(1004) is CloseFix.CLIENT_FAILS  # sent as asked
-    assert UVICORN_WSPROTO.close_code_fix(999) is CloseFix.DROP
-    assert DAPHNE.close_code_fix(1008) is CloseFix.RAISE  # autobahn: 1000 or 3000-4999
-    assert DAPHNE.close_code_fix(3000) is None
+    assert UVICORN.close_fix(1006, "")[0] is CloseFix.QUEUE_THEN_RAISE
+    assert UVICORN_WSPROTO.close_fix(1005, "why") == (send, 1000, "why")
+    assert UVICORN_WSPROTO.close_fix(1004, "") == (send, 1004, "")  # as asked
+    assert client_reads_close(1004, "") == (1006, "")  # and the client fails on it
+    assert UVICORN_WSPROTO.close_fix("1000", "")[0] is CloseFix.QUEUE_THEN_RAISE_CLOSED
+    assert HYPERCORN.close_fix("4001", "x" * 124) == (send, 4001, "x" * 123)
+    assert HYPERCORN.close_fix(1000, b"why")[0] is CloseFix.RAISE_CLOSED
+    assert GRANIAN.close_fix("4001", b"why") == (send, 1000, "")
+    assert DAPHNE.close_fix(1008, "")[0] is CloseFix.RAISE  # autobahn: 1000 or 3000-4999
+    assert DAPHNE.close_fix(3000, "why") == (send, 3000, "")  # no reason, ever
     assert DAPHNE.scope_fields() == {
         "spec_version": None,
         "state": False,

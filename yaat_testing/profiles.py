@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from yaat.constants import MAX_CLOSE_REASON_BYTES, close_code_problem
 from yaat.types import Message
 from yaat_testing.rules import RULES
 
@@ -39,28 +40,111 @@ class Consequence(enum.Enum):
     ALLOW = "allow"
 
 
-class CloseFix(enum.Enum):
-    """What a server does with a close frame it cannot send as the app asked."""
+class CloseKind(enum.Enum):
+    """A ``websocket.close`` after accept that servers do not all send as asked.
 
-    #: The app's ``send()`` raises, as for any message the server refuses.
-    RAISE = "raise"
-    #: The connection drops without a close frame: the client sees 1006.
-    DROP = "drop"
-    #: The frame goes out with code 1000 instead, and the reason (wsproto).
+    >>> close_kinds(1005, "x" * 124)
+    [<CloseKind.LOCAL_CODE: 'code 1005, 1006 or 1015'>, <CloseKind.LONG_REASON: 'a reason over 123 UTF-8 bytes'>]
+    """
+
+    #: 1004: reserved, with no meaning.
+    RESERVED_CODE = "code 1004"
+    #: 1005, 1006 and 1015: for reading only (no status, abnormal closure, TLS).
+    LOCAL_CODE = "code 1005, 1006 or 1015"
+    #: An int outside 1000-1014 and 3000-4999.
+    UNREGISTERED_CODE = "a code outside 1000-1014 and 3000-4999"
+    #: 1001-1003 and 1007-1014: RFC 6455 lets an endpoint send them; autobahn does not.
+    PREDEFINED_CODE = "a predefined code other than 1000"
+    #: A code that is not an int (``"1000"``).
+    CODE_NOT_INT = "a code that is not an int"
+    #: A reason of more than 123 UTF-8 bytes: a close frame carries at most 125.
+    LONG_REASON = "a reason over 123 UTF-8 bytes"
+    #: A reason that is not a str (``b"why"``).
+    REASON_NOT_STR = "a reason that is not a str"
+    #: A str UTF-8 cannot encode: a lone surrogate (``"\\ud800"``).
+    UNENCODABLE_REASON = "a reason UTF-8 cannot encode"
+
+
+def close_kinds(code: object, reason: object) -> list[CloseKind]:
+    """What is special about ``websocket.close`` with *code* and *reason*, code first."""
+    kinds = []
+    if type(code) is not int:
+        kinds.append(CloseKind.CODE_NOT_INT)
+    elif code == 1004:
+        kinds.append(CloseKind.RESERVED_CODE)
+    elif code in (1005, 1006, 1015):
+        kinds.append(CloseKind.LOCAL_CODE)
+    elif not (1000 <= code <= 1014 or 3000 <= code <= 4999):
+        kinds.append(CloseKind.UNREGISTERED_CODE)
+    elif 1000 < code < 3000:
+        kinds.append(CloseKind.PREDEFINED_CODE)
+    if not isinstance(reason, str):
+        kinds.append(CloseKind.REASON_NOT_STR)
+    else:
+        try:
+            size = len(reason.encode("utf-8"))
+        except UnicodeEncodeError:
+            kinds.append(CloseKind.UNENCODABLE_REASON)
+        else:
+            if size > MAX_CLOSE_REASON_BYTES:
+                kinds.append(CloseKind.LONG_REASON)
+    return kinds
+
+
+class CloseFix(enum.Enum):
+    """What a server does with a kind of close (:class:`CloseKind`) it does not send as
+    asked; a kind a profile does not list goes out as asked (``SEND``), and the client
+    judges the frame (``client_reads_close``)."""
+
+    #: The frame goes out as asked.  The ``websockets`` client fails the connection on a
+    #: code it may not receive or a frame over 125 bytes: it sees 1006, and answers with
+    #: a close of its own (1002), which the server takes as the answer to its close.
+    SEND = "send"
+    #: The frame goes out with code 1000 instead (wsproto for 1005, 1006 and 1015;
+    #: granian for a code that is not an int).
     CODE_1000 = "code 1000"
+    #: The code goes out as ``int(code)`` (hypercorn); if that fails, as ``RAISE_CLOSED``.
+    AS_INT = "as int"
     #: The frame goes out without the reason (granian, for a reason that is not a str).
     NO_REASON = "no reason"
-    #: ``send()`` returns, and the connection drops: the client sees 1006 (granian).
-    DROP_SILENTLY = "drop silently"
-    #: The frame goes out as asked, and the ``websockets`` client, which refuses to read
-    #: that code, fails the connection: it sees 1006.
-    CLIENT_FAILS = "the client fails"
-    #: The reason is cut to the 123 bytes a close frame carries.
+    #: The reason is cut to the 123 bytes a close frame carries, at a character's end.
     TRUNCATE = "truncate"
+    #: The app's ``send()`` raises; nothing is sent, and the app may close again (daphne).
+    RAISE = "raise"
     #: The app's own disconnect is queued, then its ``send()`` raises; nothing is sent
-    #: and the connection stays open (uvicorn queues the disconnect before websockets
-    #: refuses to build the frame).
+    #: and the connection goes on as if nothing happened (uvicorn queues the disconnect,
+    #: then websockets refuses to build the frame).
     QUEUE_THEN_RAISE = "queue, then raise"
+    #: The same, but the server counts the close as sent, though nothing went out: what
+    #: the app sends after it raises, and the client sees 1006 when the app ends
+    #: (uvicorn with wsproto marks the close sent before wsproto fails).
+    QUEUE_THEN_RAISE_CLOSED = "queue, then raise, counted closed"
+    #: The app's ``send()`` raises and the server counts itself closed, though nothing
+    #: went out: a send after it raises, a close after it is sent (hypercorn sets its
+    #: state, then wsproto fails).
+    RAISE_CLOSED = "raise, counted closed"
+
+
+#: The refusals, the first that applies wins: what a server checks first comes first.
+_REFUSALS = (
+    CloseFix.QUEUE_THEN_RAISE,
+    CloseFix.QUEUE_THEN_RAISE_CLOSED,
+    CloseFix.RAISE_CLOSED,
+    CloseFix.RAISE,
+)
+
+
+def client_reads_close(code: int, reason: str) -> tuple[int, str]:
+    """What the ``websockets`` client reports for a close frame with *code* and *reason*:
+    the frame, or 1006 when it fails the connection on a code it may not receive or a
+    frame over 125 bytes.
+
+    >>> client_reads_close(4000, "bye"), client_reads_close(1005, ""), client_reads_close(1000, "x" * 124)
+    ((4000, 'bye'), (1006, ''), (1006, ''))
+    """
+    if close_code_problem(code) is not None or len(reason.encode("utf-8")) > MAX_CLOSE_REASON_BYTES:
+        return 1006, ""
+    return code, reason
 
 
 #: What a lenient server sends for a message that breaks a rule: a ``websocket.send``
@@ -166,18 +250,9 @@ class ServerProfile:
     raise_after_accept: int | None = 1006
     #: The same when the app returns without closing.
     return_after_accept: int | None = 1006
-    #: ``"rfc"``: every code RFC 6455 lets an endpoint send; ``"1000 and 3000-4999"``.
-    close_codes: Literal["rfc", "1000 and 3000-4999"] = "rfc"
-    #: What happens to a close code outside ``close_codes``.
-    unsendable_close_code: CloseFix = CloseFix.RAISE
-    #: What happens to 1004, 1005, 1006 and 1015, which are for reading only.
-    reserved_close_code: CloseFix = CloseFix.DROP
-    #: What happens to a code outside 1000-4999.
-    invalid_close_code: CloseFix = CloseFix.DROP
-    #: What happens to a reason of more than 123 UTF-8 bytes.
-    long_close_reason: CloseFix = CloseFix.DROP
-    #: What happens to a code that is not an int, or a reason that is not a str.
-    close_of_wrong_type: CloseFix = CloseFix.DROP
+    #: What the server does with each kind of close it does not send as asked; a kind
+    #: left out goes out as asked (``CloseFix.SEND``).
+    close_fixes: Mapping[CloseKind, CloseFix] = field(default_factory=dict)
     #: Whether the close reason reaches the client.
     sends_close_reason: bool = True
     #: Whether an empty text or binary message reaches the client.
@@ -268,17 +343,30 @@ class ServerProfile:
         if unexplained:
             raise ValueError(f"profile {self.name!r} allows {unexplained} without saying how")
 
-    def close_code_fix(self, code: int) -> CloseFix | None:
-        """What happens to a close with *code* after accept; ``None``: it is sent."""
-        if code in (1004, 1005, 1006, 1015):
-            if code == 1004 and self.reserved_close_code is CloseFix.CODE_1000:
-                return CloseFix.CLIENT_FAILS  # wsproto replaces only 1005, 1006 and 1015
-            return self.reserved_close_code
-        if not (1000 <= code <= 1014 or 3000 <= code <= 4999):
-            return self.invalid_close_code
-        if self.close_codes != "rfc" and not (code == 1000 or 3000 <= code <= 4999):
-            return self.unsendable_close_code
-        return None
+    def close_fix(self, code: object, reason: object) -> tuple[CloseFix, int, str]:
+        """What this server does with ``websocket.close`` after accept: a refusal
+        (``RAISE``, ``QUEUE_THEN_RAISE``, ``RAISE_CLOSED``), or ``SEND`` and the code and
+        reason of the frame it sends.
+
+        >>> PROFILES["uvicorn-wsproto"].close_fix(1005, "x" * 124)
+        (<CloseFix.SEND: 'send'>, 1000, 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx')
+        """
+        fixes = [self.close_fixes.get(kind, CloseFix.SEND) for kind in close_kinds(code, reason)]
+        for refusal in _REFUSALS:
+            if refusal in fixes:
+                return refusal, 0, ""
+        if CloseFix.CODE_1000 in fixes:
+            code = 1000
+        elif CloseFix.AS_INT in fixes:
+            try:
+                code = int(code)  # type: ignore[call-overload]
+            except (TypeError, ValueError):
+                return CloseFix.RAISE_CLOSED, 0, ""
+        if CloseFix.NO_REASON in fixes or not self.sends_close_reason:
+            reason = ""
+        elif CloseFix.TRUNCATE in fixes:
+            reason = str(reason).encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
+        return CloseFix.SEND, code, reason  # type: ignore[return-value]
 
     def scope_fields(self) -> dict[str, Any]:
         """What this server's scopes have that others' may not, for a description."""
@@ -306,6 +394,7 @@ _ALLOWED_BY_DESIGN = frozenset(
 )
 
 _R, _D, _I, _A = Consequence.RAISE, Consequence.DROP, Consequence.IGNORE, Consequence.ALLOW
+_QUEUE_THEN_RAISE = CloseFix.QUEUE_THEN_RAISE
 _DENIAL = "websocket.http.response"
 
 
@@ -344,10 +433,9 @@ UVICORN = ServerProfile(
     disconnect_reason=True,
     disconnect_code_after_close="own",
     lost_code=1005,
-    reserved_close_code=CloseFix.QUEUE_THEN_RAISE,
-    invalid_close_code=CloseFix.QUEUE_THEN_RAISE,
-    long_close_reason=CloseFix.QUEUE_THEN_RAISE,
-    close_of_wrong_type=CloseFix.QUEUE_THEN_RAISE,
+    # websockets refuses to build any frame but a valid one, after uvicorn has queued
+    # the app's disconnect
+    close_fixes=dict.fromkeys(set(CloseKind) - {CloseKind.PREDEFINED_CODE}, _QUEUE_THEN_RAISE),
     after_lost=_R,
     too_big=(
         (1009, "frame with {size} bytes exceeds limit of {limit} bytes"),
@@ -376,9 +464,14 @@ UVICORN_WSPROTO = ServerProfile(
     spec_version="2.4",
     extensions=(_DENIAL,),
     disconnect_reason=True,
-    reserved_close_code=CloseFix.CODE_1000,
-    long_close_reason=CloseFix.TRUNCATE,
-    close_of_wrong_type=CloseFix.QUEUE_THEN_RAISE,
+    close_fixes={
+        CloseKind.LOCAL_CODE: CloseFix.CODE_1000,  # wsproto; 1004 and the rest go out as asked
+        CloseKind.LONG_REASON: CloseFix.TRUNCATE,
+        # struct.pack or str.encode fails, after uvicorn has queued the app's disconnect
+        CloseKind.CODE_NOT_INT: CloseFix.QUEUE_THEN_RAISE_CLOSED,
+        CloseKind.REASON_NOT_STR: CloseFix.QUEUE_THEN_RAISE_CLOSED,
+        CloseKind.UNENCODABLE_REASON: CloseFix.QUEUE_THEN_RAISE_CLOSED,
+    },
     after_lost=_R,
     close_after_client_close=_R,
     disconnect_code_after_close="own",
@@ -415,8 +508,14 @@ HYPERCORN = ServerProfile(
     extensions=(_DENIAL,),
     raise_after_accept=1011,
     return_after_accept=1011,
-    reserved_close_code=CloseFix.CODE_1000,
-    long_close_reason=CloseFix.TRUNCATE,
+    close_fixes={
+        CloseKind.LOCAL_CODE: CloseFix.CODE_1000,  # wsproto; 1004 and the rest go out as asked
+        CloseKind.LONG_REASON: CloseFix.TRUNCATE,
+        CloseKind.CODE_NOT_INT: CloseFix.AS_INT,  # int(message["code"])
+        # its state is CLOSED before wsproto fails on the reason
+        CloseKind.REASON_NOT_STR: CloseFix.RAISE_CLOSED,
+        CloseKind.UNENCODABLE_REASON: CloseFix.RAISE_CLOSED,
+    },
     error_body=b"",
     disconnect_code=1006,
     disconnect_code_after_close=1000,
@@ -459,8 +558,10 @@ GRANIAN = ServerProfile(
     raise_after_accept=1005,
     return_after_accept=1005,
     receive_after_disconnect="repeat",
-    long_close_reason=CloseFix.DROP_SILENTLY,
-    close_of_wrong_type=CloseFix.NO_REASON,
+    close_fixes={  # any int goes out as asked, and a reason over 123 bytes whole
+        CloseKind.CODE_NOT_INT: CloseFix.CODE_1000,
+        CloseKind.REASON_NOT_STR: CloseFix.NO_REASON,
+    },
     send_after_client_close=_I,
     too_big=((1005, ""), (1005, "")),
     send_buffer=3_970_000,
@@ -501,12 +602,19 @@ DAPHNE = ServerProfile(
     sends_accept_headers=False,
     sends_empty_messages=False,
     sends_until_disconnect_read=True,
-    long_close_reason=CloseFix.TRUNCATE,
     return_before_accept=None,
     return_after_accept=None,
-    close_codes="1000 and 3000-4999",
-    reserved_close_code=CloseFix.RAISE,
-    invalid_close_code=CloseFix.RAISE,
+    # autobahn takes 1000 and 3000-4999 only; daphne never sends the reason
+    close_fixes={
+        kind: CloseFix.RAISE
+        for kind in (
+            CloseKind.RESERVED_CODE,
+            CloseKind.LOCAL_CODE,
+            CloseKind.UNREGISTERED_CODE,
+            CloseKind.PREDEFINED_CODE,
+            CloseKind.CODE_NOT_INT,
+        )
+    },
     sends_close_reason=False,
     drop_code=1006,
     close_echo=1000,

@@ -15,7 +15,6 @@ import weakref
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from yaat.constants import MAX_CLOSE_REASON_BYTES
 from yaat.protocol import DENIAL_EXTENSION, Side, WebSocketState, next_state
 from yaat.types import ASGIApp, Message, Receive, Scope, Send
 from yaat.websockets import WebSocketDisconnect
@@ -30,7 +29,13 @@ from yaat_testing.exceptions import (
 )
 from yaat_testing.lifespan import Lifespan, LifespanMode
 from yaat_testing.loops import Future, Loop, current_task, one_turn, running_loop
-from yaat_testing.profiles import UVICORN, CloseFix, Consequence, ServerProfile
+from yaat_testing.profiles import (
+    UVICORN,
+    CloseFix,
+    Consequence,
+    ServerProfile,
+    client_reads_close,
+)
 from yaat_testing.rules import (
     Facts,
     Strict,
@@ -234,6 +239,7 @@ class MemoryConnection(Connection):
         "_receiving",
         "_to_app",
         "_to_client",
+        "_unsent_close",
         "accept_headers",
         "app_state",
         "client_state",
@@ -285,6 +291,8 @@ class MemoryConnection(Connection):
         self._reader: Future[None] | None = None
         self._receiving: object = None
         self._close_waits: Future[None] | None = None
+        #: A close the server counted as sent though nothing went out (a refusal).
+        self._unsent_close: CloseFix | None = None
         loop = running_loop()
         self._loop = loop
         alarm = transport.alarm(loop)
@@ -406,13 +414,18 @@ class MemoryConnection(Connection):
         self._apply(message)
 
     def _ignores_second_close(self, message: Message) -> bool:
-        """A close after the app's own, which hypercorn and daphne ignore (not strict)."""
-        return (
-            self.profile.close_after_close is Consequence.IGNORE
-            and message.get("type") == "websocket.close"
-            and self.closed is not None
-            and not self.strict.enforces("message-after-close")
-        )
+        """A close after the app's own, which hypercorn and daphne ignore (not strict);
+        after a close hypercorn counted but never sent, this one is sent."""
+        if (
+            self.profile.close_after_close is not Consequence.IGNORE
+            or message.get("type") != "websocket.close"
+            or self.strict.enforces("message-after-close")
+        ):
+            return False
+        if self._unsent_close is CloseFix.RAISE_CLOSED and self.client_state is _CONNECTED:
+            self._close(message)
+            return True
+        return self.closed is not None
 
     async def _send_to_paused_reader(self, message: Message) -> None:
         """A send while the client does not read: it waits once the buffer is full.
@@ -545,58 +558,49 @@ class MemoryConnection(Connection):
             self._to_client.put(message)
 
     def _close(self, message: Message) -> None:
-        """The app's close after accept, with what the server does to its code and reason."""
+        """The app's close after accept: as its server sends it or refuses it
+        (``ServerProfile.close_fix``), and as the client reads the frame."""
         profile = self.profile
         # An IntEnum code and a str enum reason go on the wire as their plain values.
-        code, reason = as_sent(message.get("code", 1000)), as_sent(message.get("reason") or "")
-        asked = (code, reason)
-        fixes = [profile.close_code_fix(code) if type(code) is int else profile.close_of_wrong_type]
-        if not isinstance(reason, str):
-            fixes.append(profile.close_of_wrong_type)
-        elif len(reason.encode("utf-8")) > MAX_CLOSE_REASON_BYTES:
-            fixes.append(profile.long_close_reason)
-        for fix in fixes:
-            if fix is CloseFix.QUEUE_THEN_RAISE:
-                self._to_app.put(self._disconnect(*asked))
-                raise ServerRefused(
-                    f"{profile.name} cannot send close code {code!r} with reason {reason!r:.40}; "
-                    "it told the app it disconnected, and the connection stays open",
-                    "send a valid code and a str reason of at most 123 UTF-8 bytes",
-                )
-            if fix is CloseFix.RAISE:
-                raise ServerRefused(
-                    f"{profile.name} cannot send close code {code!r} with reason {reason!r:.40}",
-                    "send a code and a reason this server takes (docs/servers.md)",
-                )
-            if fix is CloseFix.DROP:
-                self._drop()
-                raise ServerRefused(
-                    f"{profile.name} drops the connection for close code {code!r} with "
-                    f"reason {reason!r:.40}",
-                    "send a valid code and a reason of at most 123 UTF-8 bytes",
-                )
-            if fix is CloseFix.DROP_SILENTLY:
-                self._drop(profile.drop_code)
-                return
-            if fix is CloseFix.NO_REASON:
-                reason = ""
-            if fix is CloseFix.CODE_1000:
-                code = 1000
-            elif fix is CloseFix.TRUNCATE:
-                reason = reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
-        if not profile.sends_close_reason:
-            reason = ""
-        if CloseFix.CLIENT_FAILS in fixes:
-            code, reason = 1006, ""
+        asked_code = as_sent(message.get("code", 1000))
+        asked_reason = as_sent(message.get("reason") or "")
+        fix, code, reason = profile.close_fix(asked_code, asked_reason)
+        if fix is CloseFix.RAISE:
+            raise ServerRefused(
+                f"{profile.name} cannot send close code {asked_code!r} with reason "
+                f"{asked_reason!r:.40}",
+                "send a code and a reason this server takes (docs/servers.md)",
+            )
+        if fix is CloseFix.QUEUE_THEN_RAISE or fix is CloseFix.QUEUE_THEN_RAISE_CLOSED:
+            self._to_app.put(self._disconnect(asked_code, asked_reason))
+        if fix is CloseFix.QUEUE_THEN_RAISE:
+            raise ServerRefused(
+                f"{profile.name} cannot send close code {asked_code!r} with reason "
+                f"{asked_reason!r:.40}; it told the app it disconnected, and the connection "
+                "stays open",
+                "send a valid code and a str reason of at most 123 UTF-8 bytes",
+            )
         self.app_state = _DISCONNECTED
-        self.closed = (code, reason)
+        if fix is not CloseFix.SEND:  # counted as sent, though nothing went out
+            self._unsent_close = fix
+            raise ServerRefused(
+                f"{profile.name} cannot send close code {asked_code!r} with reason "
+                f"{asked_reason!r:.40}; it counts the connection closed, and the client "
+                "sees 1006 when the app ends",
+                "send a valid code and a str reason of at most 123 UTF-8 bytes",
+            )
+        self._unsent_close = None
+        code, reason = as_sent(code), as_sent(reason)
+        self.closed = seen = client_reads_close(code, reason)
         after = profile.disconnect_code_after_close
         if after == "own":  # queued at once, as the app sent it
-            told = self._disconnect(asked[0], asked[1])
+            told = self._disconnect(asked_code, asked_reason)
+        elif after == "echo":  # the client's answer: a close it refuses, it answers with 1002
+            told = self._disconnect(code if seen[0] == code else 1002, reason)
         else:
-            told = self._disconnect(code if after == "echo" else after, reason)
+            told = self._disconnect(after, reason)
         self._ended(told)
-        self._to_client.put({"type": "websocket.close", "code": code, "reason": reason})
+        self._to_client.put({"type": "websocket.close", "code": seen[0], "reason": seen[1]})
 
     def _ended(self, disconnect: Message | None, lost: int | None = None) -> None:
         """The app's queue as the connection ends: *disconnect*, then the one the server
@@ -626,6 +630,11 @@ class MemoryConnection(Connection):
             violation = check_return(self.app_state, runner.result)
             if violation is not None and self.strict.enforces(violation.rule):
                 self.failures.add(violation.error())
+        if self._unsent_close is not None and self.closed is None:
+            # The server counted a close it never sent: at the app's end, it drops.
+            self.closed = (1006, "")
+            self._to_client.put({"type": "websocket.close", "code": 1006, "reason": ""})
+            return
         if (
             self.app_state is _CONNECTED
             and self.closed is None
