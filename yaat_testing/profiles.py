@@ -285,9 +285,16 @@ class ServerProfile:
     #: ``message-after-close`` rule's consequence says.  hypercorn and daphne ignore it.
     close_after_close: Consequence | None = None
     #: What an app's send or close does once the connection is gone: the loop turn
-    #: after the client's close, or at once after a drop; ``None``: as just after the
-    #: client's close.  uvicorn raises ``ClientDisconnected`` then.
+    #: after the client's close, at once after a drop, ``closing_handshake_turns`` after
+    #: the app's own close; ``None``: as just after the client's close.  uvicorn raises
+    #: ``ClientDisconnected`` then, hypercorn returns at once (its stream is closed).
     after_lost: Consequence | None = None
+    #: Loop turns from the app's close until the connection is gone, with a client that
+    #: answers the close at once, as ``websockets`` does (``after_lost`` applies then):
+    #: the server writes the frame, the client answers on the next turn, the server
+    #: reads the answer on the next and closes the socket, and asyncio reports the
+    #: connection lost on the turn after.
+    closing_handshake_turns: int = 4
     #: What a ``receive()`` returns once the disconnects queued are taken: the last one
     #: again (``"repeat"``), or nothing ever (``"wait"``).
     receive_after_disconnect: Literal["repeat", "wait"] = "wait"
@@ -520,6 +527,7 @@ HYPERCORN = ServerProfile(
     disconnect_code=1006,
     disconnect_code_after_close=1000,
     close_after_close=_I,
+    after_lost=_I,  # its stream is closed: app_send() returns at once
     drop_code=1006,
     send_after_client_close=_I,
     receive_has_both_keys=True,

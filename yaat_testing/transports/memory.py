@@ -326,7 +326,7 @@ class MemoryConnection(Connection):
             self._last_disconnect = message
             if self._lose_when_taken:
                 self._lose_when_taken = False
-                self._loop.call_soon(self._lose)  # after this step of the app
+                self._lose_after(1)  # after this step of the app
         return message
 
     async def _receive_watched(self, channel: Channel) -> None:
@@ -343,9 +343,12 @@ class MemoryConnection(Connection):
                 close_waits.set_result(None)
 
     async def _app_send(self, message: Message) -> None:
-        if self._lost and self.profile.after_lost is Consequence.RAISE:
-            # uvicorn's first check, before it looks at the message
-            raise ClientDisconnected("the client has disconnected")
+        if self._lost and self.profile.after_lost is not None:
+            # uvicorn's first check, before it looks at the message; hypercorn's
+            if self.profile.after_lost is Consequence.RAISE:
+                raise ClientDisconnected("the client has disconnected")
+            self.transcript.record(APP_TO_CLIENT, message)
+            return
         if self._read_limit is not None:
             await self._send_to_paused_reader(message)
             return
@@ -601,6 +604,7 @@ class MemoryConnection(Connection):
             told = self._disconnect(after, reason)
         self._ended(told)
         self._to_client.put({"type": "websocket.close", "code": seen[0], "reason": seen[1]})
+        self._lose_after(self.profile.closing_handshake_turns)
 
     def _ended(self, disconnect: Message | None, lost: int | None = None) -> None:
         """The app's queue as the connection ends: *disconnect*, then the one the server
@@ -835,10 +839,14 @@ class MemoryConnection(Connection):
         if waiting:
             self._lose_when_taken = True
         else:
-            self._loop.call_soon(self._lose)
+            self._lose_after(1)
 
-    def _lose(self) -> None:
-        self._lost = True
+    def _lose_after(self, turns: int) -> None:
+        """The connection is gone after *turns* loop turns (``ServerProfile.after_lost``)."""
+        if turns <= 0:
+            self._lost = True
+        else:
+            self._loop.call_soon(self._lose_after, turns - 1)
 
     def _disconnect(self, code: int, reason: str) -> Message:
         """The ``websocket.disconnect`` the app gets: with the reason if this server
