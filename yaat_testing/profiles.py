@@ -270,6 +270,13 @@ class ServerProfile:
     #: at once (``"own"``, uvicorn), the client's answer (``"echo"``: clients echo the
     #: app's code), or always this code.
     disconnect_code_after_close: Literal["own", "echo"] | int = "echo"
+    #: The disconnect the app gets after its close before accept (a 403), and after the
+    #: last part of its denial response; ``None``: none, its ``receive()`` waits.
+    disconnect_after_refusal: tuple[int | None, int | None] = (1006, 1006)
+    #: Loop turns from the server's end of a refused handshake (it closes the socket)
+    #: until the app's calls find the connection gone (``after_lost``); ``None``: not
+    #: before the app's next calls.
+    refusal_lost_turns: int | None = None
     #: The disconnect the server queues once the connection is gone, after the one of
     #: the close (uvicorn: 1005); ``None``: none.
     lost_code: int | None = None
@@ -440,6 +447,7 @@ UVICORN = ServerProfile(
     disconnect_reason=True,
     disconnect_code_after_close="own",
     lost_code=1005,
+    refusal_lost_turns=1,  # the transport is closed in send(): lost on the next turn
     # websockets refuses to build any frame but a valid one, after uvicorn has queued
     # the app's disconnect
     close_fixes=dict.fromkeys(set(CloseKind) - {CloseKind.PREDEFINED_CODE}, _QUEUE_THEN_RAISE),
@@ -483,6 +491,7 @@ UVICORN_WSPROTO = ServerProfile(
     close_after_client_close=_R,
     disconnect_code_after_close="own",
     lost_code=1005,
+    refusal_lost_turns=1,  # the transport is closed in send(): lost on the next turn
     too_big=(
         (1009, "Message exceeds the maximum size ({limit} bytes)"),
         (1009, "Message exceeds the maximum size ({limit} bytes)"),
@@ -526,6 +535,7 @@ HYPERCORN = ServerProfile(
     error_body=b"",
     disconnect_code=1006,
     disconnect_code_after_close=1000,
+    disconnect_after_refusal=(1000, 1000),  # its state is HTTPCLOSED: NORMAL_CLOSURE
     close_after_close=_I,
     after_lost=_I,  # its stream is closed: app_send() returns at once
     drop_code=1006,
@@ -575,6 +585,7 @@ GRANIAN = ServerProfile(
     send_buffer=3_970_000,
     close_while_receive_waits="returns_after_receive",
     disconnect_code_after_close=1005,
+    disconnect_after_refusal=(1005, None),
     shutdown_close=1006,
     shutdown_disconnect=1005,  # most runs: the process may exit before the app hears it
     consequences=_consequences(
@@ -624,6 +635,9 @@ DAPHNE = ServerProfile(
         )
     },
     sends_close_reason=False,
+    disconnect_after_refusal=(1006, None),
+    refusal_lost_turns=0,  # the protocol is disconnected at once: sends are ignored
+    after_lost=_I,
     drop_code=1006,
     close_echo=1000,
     close_after_close=_I,

@@ -543,9 +543,16 @@ class MemoryConnection(Connection):
             if profile.sends_accept_headers:
                 self.accept_headers = [(name.lower(), value) for name, value in pairs]
         elif target is _DISCONNECTED:  # a close before accept, or the denial's last body
-            # then the connection is gone: 1006 again after a denial, as no WebSocket was
-            lost = 1006 if kind != "websocket.close" and profile.lost_code else None
-            self._ended({"type": "websocket.disconnect", "code": 1006}, lost)
+            after_close, after_denial = profile.disconnect_after_refusal
+            told = after_close if kind == "websocket.close" else after_denial
+            if told is not None:
+                self._to_app.put({"type": "websocket.disconnect", "code": told})
+            if profile.lost_code is not None:
+                # then the connection is gone: 1006 after a denial, as no WebSocket was
+                lost = profile.lost_code if kind == "websocket.close" else 1006
+                self._to_app.put({"type": "websocket.disconnect", "code": lost})
+            if profile.refusal_lost_turns is not None:
+                self._lose_after(profile.refusal_lost_turns)
         self._to_client.put(message)
 
     def _deliver(self, message: Message) -> None:
