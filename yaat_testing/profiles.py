@@ -187,6 +187,14 @@ def _as_sent(message: Message) -> Message:
     return message
 
 
+def _falsy_subprotocol_left_out(message: Message) -> Message:
+    """uvicorn sends the ``sec-websocket-protocol`` header for a truthy subprotocol only:
+    ``""`` is no subprotocol; any other goes out, and the client refuses it."""
+    if message.get("subprotocol") == "":
+        return _without_subprotocol(message)
+    return message
+
+
 def _without_subprotocol(message: Message) -> Message:
     return {key: value for key, value in message.items() if key != "subprotocol"}
 
@@ -239,6 +247,10 @@ class ServerProfile:
     #: parts makes the server drop the denial, and answer as for an app that returns
     #: before accepting.
     streams_denial_body: bool = True
+    #: Whether the server holds a denial's start until its first body part: an app that
+    #: ends after the start alone gets the answer of an app that returns before
+    #: accepting (hypercorn; granian, whose body does not stream, too).
+    holds_denial_start: bool = False
     #: The body of its HTTP 500.
     error_body: bytes = b"Internal Server Error"
     #: Whether the headers of ``websocket.accept`` reach the client.
@@ -422,7 +434,8 @@ def _consequences(**changes: Consequence) -> Mapping[str, Consequence]:
         {
             "close-code": _A,
             "close-reason": _A,
-            "subprotocol-not-offered": _A,  # sent; the client fails the handshake
+            # sent; the client fails the handshake and drops the connection
+            "subprotocol-not-offered": _A,
             "receive-after-disconnect": _A,  # see receive_after_disconnect
             "app-return-value": _A,  # logged, and ignored
             "denial-without-extension": _A,  # see sends_denial
@@ -468,6 +481,7 @@ UVICORN = ServerProfile(
             "header-name-case": _lowercased,
             "accept-subprotocol-header": _header_as_subprotocol,
             "accept-subprotocol-type": _as_sent,
+            "subprotocol-not-offered": _falsy_subprotocol_left_out,
         }
     ),
 )
@@ -497,6 +511,7 @@ UVICORN_WSPROTO = ServerProfile(
         (1009, "Message exceeds the maximum size ({limit} bytes)"),
     ),
     consequences=_consequences(
+        subprotocol_not_offered=_R,  # wsproto refuses it: the handshake hangs
         text_and_bytes=_A,
         send_text_type=_A,
         send_bytes_type=_A,
@@ -536,6 +551,7 @@ HYPERCORN = ServerProfile(
     disconnect_code=1006,
     disconnect_code_after_close=1000,
     disconnect_after_refusal=(1000, 1000),  # its state is HTTPCLOSED: NORMAL_CLOSURE
+    holds_denial_start=True,
     close_after_close=_I,
     after_lost=_I,  # its stream is closed: app_send() returns at once
     drop_code=1006,
@@ -547,6 +563,7 @@ HYPERCORN = ServerProfile(
     shutdown_close=1011,
     shutdown_disconnect=None,
     consequences=_consequences(
+        subprotocol_not_offered=_R,  # its handshake raises: the handshake hangs
         text_and_bytes=_A,
         header_type=_D,
         accept_subprotocol_header=_D,
@@ -649,6 +666,7 @@ DAPHNE = ServerProfile(
     shutdown_close=1006,
     shutdown_disconnect=None,
     consequences=_consequences(
+        subprotocol_not_offered=_I,  # autobahn fails the handshake: it hangs
         neither_text_nor_bytes=_I,
         unknown_message_type=_I,
         denial_after_accept=_I,

@@ -54,6 +54,7 @@ from yaat_testing.transports.base import Connection, Failures, Transport
 if TYPE_CHECKING:
     import httpx
 
+_R, _I = Consequence.RAISE, Consequence.IGNORE
 _CONNECTING = WebSocketState.CONNECTING
 _CONNECTED = WebSocketState.CONNECTED
 _RESPONSE = WebSocketState.RESPONSE
@@ -229,6 +230,7 @@ class MemoryConnection(Connection):
         "_denial_extension",
         "_denial_held",
         "_ending",
+        "_handshake_lost",
         "_last_disconnect",
         "_loop",
         "_lose_when_taken",
@@ -293,6 +295,9 @@ class MemoryConnection(Connection):
         self._close_waits: Future[None] | None = None
         #: A close the server counted as sent though nothing went out (a refusal).
         self._unsent_close: CloseFix | None = None
+        #: Whether the server refused or lost the accept (of a subprotocol the client
+        #: did not offer), so that the handshake never completes.
+        self._handshake_lost = False
         loop = running_loop()
         self._loop = loop
         alarm = transport.alarm(loop)
@@ -343,6 +348,9 @@ class MemoryConnection(Connection):
                 close_waits.set_result(None)
 
     async def _app_send(self, message: Message) -> None:
+        if self._handshake_lost:
+            self._send_after_lost_handshake(message)
+            return
         if self._lost and self.profile.after_lost is not None:
             # uvicorn's first check, before it looks at the message; hypercorn's
             if self.profile.after_lost is Consequence.RAISE:
@@ -387,6 +395,27 @@ class MemoryConnection(Connection):
             return
         self._take(message)
 
+    def _lose_handshake(self, consequence: Consequence) -> None:
+        """The server refuses (``RAISE``) or loses (``IGNORE``: daphne, whose handshake
+        then times out, at once in memory) an accept the client would refuse."""
+        if consequence is _R or consequence is _I:
+            self._handshake_lost = True
+        if consequence is _I:
+            self._to_client.put(_DROPPED)
+
+    def _send_after_lost_handshake(self, message: Message) -> None:
+        """A send after the server refused or lost an accept of a subprotocol the client
+        never offered: the handshake never completes, and every send raises (uvicorn's
+        wsproto as ``ClientDisconnected``, having counted the handshake complete)."""
+        self.transcript.record(APP_TO_CLIENT, message)
+        if self.profile.after_lost is Consequence.RAISE:
+            raise ClientDisconnected("the client has disconnected")
+        raise ServerRefused(
+            f"{self.profile.name} never completed the handshake: the app accepted a "
+            "subprotocol the client did not offer",
+            "pick one of scope['subprotocols'], or None",
+        )
+
     async def _close_while_receive_waits(self, message: Message) -> None:
         """A close from one task while another waits in receive(), as on this server:
         sent at once, or held, and send() returns after that receive() has returned."""
@@ -405,6 +434,8 @@ class MemoryConnection(Connection):
         for violation in check_send(facts, message):
             if violation.rule == "message-after-close" and self._ignores_second_close(message):
                 return
+            if violation.rule == "subprotocol-not-offered":
+                self._lose_handshake(self.profile.consequences[violation.rule])
             consequence = self._enforce(violation)
             if consequence is Consequence.IGNORE:
                 return
@@ -528,15 +559,17 @@ class MemoryConnection(Connection):
         if kind.startswith("websocket.http.response."):
             if not profile.sends_denial or self._denial_held == "dropped":
                 return  # this server takes the denial and sends nothing
-            if not profile.streams_denial_body:
-                if kind == "websocket.http.response.start":
-                    self._denial_held = message  # sent with its body, in one piece
-                    return
-                if message.get("more_body"):
-                    self._denial_held = "dropped"  # a body in parts: the denial is lost
-                    return
-                start, self._denial_held = self._denial_held, None
-                self._to_client.put(start)
+            if kind == "websocket.http.response.start" and (
+                profile.holds_denial_start or not profile.streams_denial_body
+            ):
+                self._denial_held = message  # sent with its (first) body part
+                return
+            if not profile.streams_denial_body and message.get("more_body"):
+                self._denial_held = "dropped"  # a body in parts: the denial is lost
+                return
+            held, self._denial_held = self._denial_held, None
+            if held is not None:
+                self._to_client.put(held)
         if kind == "websocket.accept":
             pairs = header_pairs(message.get("headers", [])) or []
             self.subprotocol = message.get("subprotocol")
@@ -641,6 +674,10 @@ class MemoryConnection(Connection):
             violation = check_return(self.app_state, runner.result)
             if violation is not None and self.strict.enforces(violation.rule):
                 self.failures.add(violation.error())
+        if self._handshake_lost:
+            if self.profile.consequences["subprotocol-not-offered"] is _R:
+                self._to_client.put(_DROPPED)  # no answer ever: the connection closes
+            return
         if self._unsent_close is not None and self.closed is None:
             # The server counted a close it never sent: at the app's end, it drops.
             self.closed = (1006, "")
@@ -714,7 +751,9 @@ class MemoryConnection(Connection):
         kind = first["type"]
         if kind == "websocket.accept":
             if self.subprotocol is not None and self.subprotocol not in self._offered:
-                await self.abandon()  # the server sent it, and a real client refuses it
+                # The server sent it, and a real client refuses it: it drops the
+                # connection, and the app runs on until it finds out.
+                self._client_drops_after(self.profile.closing_handshake_turns)
                 raise ASGIProtocolError(
                     "subprotocol-not-offered",
                     f"the app accepted with subprotocol {self.subprotocol!r}, which the "
@@ -877,6 +916,18 @@ class MemoryConnection(Connection):
         code, reason = to_client
         self.closed = (code, reason.format(size=size, limit=limit))
         self._to_client.put({"type": "websocket.close", "code": code, "reason": self.closed[1]})
+
+    def _client_drops_after(self, turns: int) -> None:
+        """The client drops the connection *turns* loop turns from now, as a client does
+        that failed the handshake; from now on the client reads nothing."""
+        self.closed = (1006, "")
+        if turns <= 0:
+            self.client_state = _DISCONNECTED
+            self._lost = True
+            self._wake_sender()
+            self._to_app.put({"type": "websocket.disconnect", "code": self.profile.drop_code})
+        else:
+            self._loop.call_soon(self._client_drops_after, turns - 1)
 
     def drop(self) -> None:
         """The client's connection drops, with no close frame: the app is told so."""
