@@ -243,9 +243,10 @@ class ServerProfile:
     #: sends nothing, and answers as for an app that returns before accepting, even
     #: with the extension advertised.
     sends_denial: bool = True
-    #: Whether a denial's body may come in parts (``more_body``); ``False``: a body in
-    #: parts makes the server drop the denial, and answer as for an app that returns
-    #: before accepting.
+    #: Whether a denial's body may come in parts (``more_body``); ``False``: a part with
+    #: ``more_body`` raises in ``send()`` and is lost, and the start goes out with the
+    #: last part (granian); an app that ends before it gets the answer of an app that
+    #: returns before accepting.
     streams_denial_body: bool = True
     #: Whether the server holds a denial's start until its first body part: an app that
     #: ends after the start alone gets the answer of an app that returns before
@@ -314,9 +315,10 @@ class ServerProfile:
     #: reads the answer on the next and closes the socket, and asyncio reports the
     #: connection lost on the turn after.
     closing_handshake_turns: int = 4
-    #: What a ``receive()`` returns once the disconnects queued are taken: the last one
-    #: again (``"repeat"``), or nothing ever (``"wait"``).
-    receive_after_disconnect: Literal["repeat", "wait"] = "wait"
+    #: What a ``receive()`` returns once the app has had a disconnect or has closed:
+    #: what the server queued, then nothing ever (``"wait"``), or at once a disconnect
+    #: with this code, whatever was queued (granian: 1005, its socket is closed).
+    receive_after_disconnect: Literal["wait"] | int = "wait"
     #: Whether ``websocket.receive`` carries both keys, the one unused as ``None``.
     receive_has_both_keys: bool = False
     #: The largest message a client may send, in bytes.
@@ -592,7 +594,7 @@ GRANIAN = ServerProfile(
     sends_until_disconnect_read=True,
     raise_after_accept=1005,
     return_after_accept=1005,
-    receive_after_disconnect="repeat",
+    receive_after_disconnect=1005,
     close_fixes={  # any int goes out as asked, and a reason over 123 bytes whole
         CloseKind.CODE_NOT_INT: CloseFix.CODE_1000,
         CloseKind.REASON_NOT_STR: CloseFix.NO_REASON,

@@ -62,7 +62,6 @@ _DISCONNECTED = WebSocketState.DISCONNECTED
 _APPLICATION = Side.APPLICATION
 
 _GONE = (ClientDisconnected,)  # what ends an app normally: the client is gone
-_NO_STATUS: Message = {"type": "websocket.disconnect", "code": 1005}
 _NONE_OFFERED: frozenset[str] = frozenset()
 _APP_DONE = object()  # put on the client's channel when the app ends
 _DROPPED = object()  # put there when the connection drops before the handshake ends
@@ -231,13 +230,13 @@ class MemoryConnection(Connection):
         "_denial_held",
         "_ending",
         "_handshake_lost",
-        "_last_disconnect",
         "_loop",
         "_lose_when_taken",
         "_lost",
         "_offered",
         "_read_limit",
         "_reader",
+        "_receive_ended",
         "_receiving",
         "_to_app",
         "_to_client",
@@ -272,11 +271,12 @@ class MemoryConnection(Connection):
         #: ``(code, reason)`` once the app closed or the connection dropped.
         self.closed: tuple[int, str] | None = None
         self._client_close: tuple[int, str] = (1000, "")
-        self._last_disconnect: Message = _NO_STATUS  # copied before it is handed out
         offered = scope["subprotocols"]
         self._offered = frozenset(offered) if offered else _NONE_OFFERED
         self._denial_extension = DENIAL_EXTENSION in scope["extensions"]
         self._app_saw_disconnect = False
+        #: Whether the app has had a disconnect or closed (``receive_after_disconnect``).
+        self._receive_ended = False
         #: Whether the connection is gone: the loop turn after the client's close, at once
         #: after a drop (``ServerProfile.after_lost``).
         self._lost = False
@@ -284,7 +284,7 @@ class MemoryConnection(Connection):
         #: Why the server ends this connection itself: "shutdown", or "never" once it
         #: will never close it (a message over a limit on some servers).
         self._ending = ""
-        #: A denial's start this server sends with its body, or "dropped".
+        #: A denial's start this server sends with its (first) body part.
         self._denial_held: Any = None
         #: While the client does not read: the buffer after which the app's send() waits
         #: (None while it reads), the payload bytes waiting, and the send's wake-up.
@@ -316,9 +316,11 @@ class MemoryConnection(Connection):
             violation = check_receive(self.app_state, saw_disconnect=True)
             assert violation is not None
             self._enforce(violation)
-            if not channel.items and self.profile.receive_after_disconnect == "repeat":
-                return dict(self._last_disconnect)
-            # otherwise the next disconnect the server queued, or a wait, as on the server
+            # then the next disconnect the server queued, or a wait, as on the server
+        if self._receive_ended:
+            after = self.profile.receive_after_disconnect
+            if after != "wait":  # granian: its socket is closed, whatever was queued
+                return {"type": "websocket.disconnect", "code": after}
         if not channel.items:
             if self.profile.close_while_receive_waits == "returns":
                 while not channel.items:
@@ -327,8 +329,7 @@ class MemoryConnection(Connection):
                 await self._receive_watched(channel)
         message: Message = channel.items.popleft()
         if message["type"] == "websocket.disconnect":
-            self._app_saw_disconnect = True
-            self._last_disconnect = message
+            self._app_saw_disconnect = self._receive_ended = True
             if self._lose_when_taken:
                 self._lose_when_taken = False
                 self._lose_after(1)  # after this step of the app
@@ -557,7 +558,7 @@ class MemoryConnection(Connection):
         profile = self.profile
         self.app_state = target
         if kind.startswith("websocket.http.response."):
-            if not profile.sends_denial or self._denial_held == "dropped":
+            if not profile.sends_denial:
                 return  # this server takes the denial and sends nothing
             if kind == "websocket.http.response.start" and (
                 profile.holds_denial_start or not profile.streams_denial_body
@@ -565,8 +566,10 @@ class MemoryConnection(Connection):
                 self._denial_held = message  # sent with its (first) body part
                 return
             if not profile.streams_denial_body and message.get("more_body"):
-                self._denial_held = "dropped"  # a body in parts: the denial is lost
-                return
+                raise ServerRefused(
+                    f"{profile.name} takes a denial's body in one part: this part is lost",
+                    "send the whole body in one websocket.http.response.body",
+                )
             held, self._denial_held = self._denial_held, None
             if held is not None:
                 self._to_client.put(held)
@@ -578,6 +581,7 @@ class MemoryConnection(Connection):
         elif target is _DISCONNECTED:  # a close before accept, or the denial's last body
             after_close, after_denial = profile.disconnect_after_refusal
             told = after_close if kind == "websocket.close" else after_denial
+            self._receive_ended = kind == "websocket.close"
             if told is not None:
                 self._to_app.put({"type": "websocket.disconnect", "code": told})
             if profile.lost_code is not None:
@@ -633,6 +637,7 @@ class MemoryConnection(Connection):
                 "send a valid code and a str reason of at most 123 UTF-8 bytes",
             )
         self._unsent_close = None
+        self._receive_ended = True
         code, reason = as_sent(code), as_sent(reason)
         self.closed = seen = client_reads_close(code, reason)
         after = profile.disconnect_code_after_close
