@@ -270,6 +270,10 @@ class ServerProfile:
     sends_close_reason: bool = True
     #: Whether an empty text or binary message reaches the client.
     sends_empty_messages: bool = True
+    #: Whether the server answers the client's close only once the app has received it
+    #: (granian): until then the app's close is the answer, and at the app's end the
+    #: server closes as for an app that returns (``return_after_accept``).
+    answers_close_when_read: bool = False
     #: Whether the app's messages still reach the client after the client's close, until
     #: the app has received the disconnect (the server has not read the close yet).
     sends_until_disconnect_read: bool = False
@@ -592,6 +596,7 @@ GRANIAN = ServerProfile(
     streams_denial_body=False,
     sends_accept_headers=False,
     sends_until_disconnect_read=True,
+    answers_close_when_read=True,
     raise_after_accept=1005,
     return_after_accept=1005,
     receive_after_disconnect=1005,

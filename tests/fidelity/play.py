@@ -43,6 +43,8 @@ APP_END_WAIT = 3.0
 #: How long the handshake may take (daphne drops an unanswered one after 5 s).
 OPEN_TIMEOUT = 6.0
 
+#: A str UTF-8 cannot encode: a high surrogate with no low one after it.
+LONE_SURROGATE = "\ud800"
 _TEXT = "0123456789abcdefghijklmnopqrstuvwxyz"
 _UNICODE = "é✓🙂ж"
 _BYTES = bytes(range(256))
@@ -68,6 +70,8 @@ def payload(kind: str, size: int) -> dict[str, Any]:
         return {}
     if kind == "both":
         return {"text": text_of("text", size), "bytes": bytes_of(size)}
+    if kind == "surrogate":
+        return {"text": text_of("text", size - 1) + LONE_SURROGATE}
     if kind == "text-as-bytes":
         return {"text": bytes_of(size)}
     assert kind == "bytes-as-text", kind
@@ -75,8 +79,11 @@ def payload(kind: str, size: int) -> dict[str, Any]:
 
 
 def reason_of(reason: Any) -> Any:
-    """A close reason from the script: ``{"bytes": ...}`` is bytes."""
+    """A close reason from the script: ``{"bytes": ...}`` is bytes, ``{"surrogate": ...}``
+    a str with a lone surrogate at its end."""
     if isinstance(reason, dict):
+        if "surrogate" in reason:
+            return reason["surrogate"] + LONE_SURROGATE
         return reason["bytes"].encode()
     return reason
 
@@ -495,7 +502,16 @@ class MemoryClient(ClientSide):
             await self.ws.send({"type": "websocket.disconnect", "code": code, "reason": reason})
         except WebSocketDisconnect as closed:  # the app's close came first
             return [closed.code, shown_reason(closed.reason or "")]
-        return [self.ws.close_code, shown_reason(self.ws.close_reason or "")]
+        # The session ends on its own close at once; the websockets client waits (up to
+        # close_timeout) for the server's answer, which granian sends only once the app
+        # has read the close: wait for it on the connection, as that client does.
+        connection = self.ws._connection
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_TIMEOUT
+        while connection.closed is None and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+        code, reason = connection.closed or (1006, "")
+        return [code, shown_reason(reason)]
 
     async def drop(self) -> None:
         from yaat_testing import WebSocketTimeout

@@ -225,6 +225,7 @@ class MemoryConnection(Connection):
         "_app_saw_disconnect",
         "_buffered",
         "_client_close",
+        "_close_unanswered",
         "_close_waits",
         "_denial_extension",
         "_denial_held",
@@ -271,6 +272,9 @@ class MemoryConnection(Connection):
         #: ``(code, reason)`` once the app closed or the connection dropped.
         self.closed: tuple[int, str] | None = None
         self._client_close: tuple[int, str] = (1000, "")
+        #: Whether the client's close waits for the server's answer
+        #: (``ServerProfile.answers_close_when_read``).
+        self._close_unanswered = False
         offered = scope["subprotocols"]
         self._offered = frozenset(offered) if offered else _NONE_OFFERED
         self._denial_extension = DENIAL_EXTENSION in scope["extensions"]
@@ -333,6 +337,10 @@ class MemoryConnection(Connection):
             if self._lose_when_taken:
                 self._lose_when_taken = False
                 self._lose_after(1)  # after this step of the app
+            if self._close_unanswered:
+                self._answer_client_close()
+                code, reason = self._client_close
+                self._to_client.put({"type": "websocket.close", "code": code, "reason": reason})
         return message
 
     async def _receive_watched(self, channel: Channel) -> None:
@@ -546,6 +554,7 @@ class MemoryConnection(Connection):
             self.client_state is _DISCONNECTED
             and state is _CONNECTED
             and (kind != "websocket.send" or not self._still_sends())
+            and (kind != "websocket.close" or not self._close_unanswered)
         ):
             self._after_client_left(message)
             return
@@ -637,6 +646,7 @@ class MemoryConnection(Connection):
                 "send a valid code and a str reason of at most 123 UTF-8 bytes",
             )
         self._unsent_close = None
+        self._close_unanswered = False
         self._receive_ended = True
         code, reason = as_sent(code), as_sent(reason)
         self.closed = seen = client_reads_close(code, reason)
@@ -691,7 +701,7 @@ class MemoryConnection(Connection):
         if (
             self.app_state is _CONNECTED
             and self.closed is None
-            and self.client_state is not _DISCONNECTED
+            and (self.client_state is not _DISCONNECTED or self._close_unanswered)
             and not self._ending
         ):
             # The app ended without closing: the server closes, or never does.
@@ -880,11 +890,20 @@ class MemoryConnection(Connection):
         self._wake_sender()
         echo = code if profile.close_echo == "client" else profile.close_echo
         self._client_close = (echo, reason if echo == code else "")
-        if self.closed is None:
-            self.closed = self._client_close
         told = code if profile.disconnect_code == "client" else profile.disconnect_code
         waiting = bool(self._to_app.waiters)  # the app waits in receive()
         self._ended(self._disconnect(told, reason))
+        if self.closed is not None:
+            return
+        if profile.answers_close_when_read:
+            self._close_unanswered = True  # answered when the app receives it
+            return
+        self._answer_client_close(waiting)
+
+    def _answer_client_close(self, waiting: bool = False) -> None:
+        """The server answers the client's close, and closes the connection."""
+        self._close_unanswered = False
+        self.closed = self._client_close
         # The server closes the connection a turn later: an app that waits in receive()
         # still gets a turn with the disconnect before that, on asyncio as on trio.
         if waiting:
