@@ -503,12 +503,17 @@ class MemoryClient(ClientSide):
         except WebSocketDisconnect as closed:  # the app's close came first
             return [closed.code, shown_reason(closed.reason or "")]
         # The session ends on its own close at once; the websockets client waits (up to
-        # close_timeout) for the server's answer, which granian sends only once the app
-        # has read the close: wait for it on the connection, as that client does.
+        # close_timeout) for the server's answer: the server reads the close turns later
+        # (an app's close in between is the answer), and granian answers only once the
+        # app has read it.  Wait for it on the connection, as that client does.
+        from yaat.protocol import WebSocketState
+
         connection = self.ws._connection
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CLOSE_TIMEOUT
-        while connection.closed is None and loop.time() < deadline:  # noqa: ASYNC110
+        while loop.time() < deadline and (  # noqa: ASYNC110
+            connection.closed is None or connection.client_state is not WebSocketState.DISCONNECTED
+        ):
             await asyncio.sleep(0.001)
         code, reason = connection.closed or (1006, "")
         return [code, shown_reason(reason)]

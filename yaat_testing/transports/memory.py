@@ -12,7 +12,7 @@ spec leaves the choice open, does what its server profile says.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from yaat.protocol import DENIAL_EXTENSION, Side, WebSocketState, next_state
@@ -225,6 +225,7 @@ class MemoryConnection(Connection):
         "_app_saw_disconnect",
         "_buffered",
         "_client_close",
+        "_client_sent_close",
         "_close_unanswered",
         "_close_waits",
         "_denial_extension",
@@ -272,6 +273,8 @@ class MemoryConnection(Connection):
         #: ``(code, reason)`` once the app closed or the connection dropped.
         self.closed: tuple[int, str] | None = None
         self._client_close: tuple[int, str] = (1000, "")
+        #: Whether the client has sent its close (the server reads it turns later).
+        self._client_sent_close = False
         #: Whether the client's close waits for the server's answer
         #: (``ServerProfile.answers_close_when_read``).
         self._close_unanswered = False
@@ -868,7 +871,8 @@ class MemoryConnection(Connection):
             self.failures.raise_pending()
         self.transcript.record(CLIENT_TO_APP, message)
         if message["type"] == "websocket.disconnect":
-            self._client_closes(message.get("code", 1000), message.get("reason") or "")
+            # the frame reaches the server a few turns later: the app runs meanwhile
+            self._client_sends_close(message.get("code", 1000), message.get("reason") or "")
             return True
         limit = self.profile.max_message_size
         text = message.get("text")
@@ -883,29 +887,42 @@ class MemoryConnection(Connection):
         self._to_app.put(message)
         return True
 
+    def _client_sends_close(self, code: int, reason: str) -> None:
+        """The client's close: the answer it will get, and the server's side of it, which
+        comes a few turns later (``client_close_turns``)."""
+        profile = self.profile
+        self._client_sent_close = True
+        echo = code if profile.close_echo == "client" else profile.close_echo
+        # the echo carries the client's reason where the server sends reasons at all
+        self._client_close = (echo, reason if echo == code and profile.sends_close_reason else "")
+        if self.closed is None:
+            if profile.answers_close_when_read:
+                self._close_unanswered = True  # answered when the app receives it
+            else:
+                self.closed = self._client_close
+        self._after_turns(profile.client_close_turns, self._client_closes, code, reason)
+
     def _client_closes(self, code: int, reason: str) -> None:
-        """The client's close: what the app is told, and the close the server answers."""
+        """The server reads the client's close: what the app is told; unless the server
+        answers only once the app has read it, it answers and closes the connection."""
         profile = self.profile
         self.client_state = _DISCONNECTED
         self._wake_sender()
-        echo = code if profile.close_echo == "client" else profile.close_echo
-        self._client_close = (echo, reason if echo == code else "")
         told = code if profile.disconnect_code == "client" else profile.disconnect_code
         waiting = bool(self._to_app.waiters)  # the app waits in receive()
         self._ended(self._disconnect(told, reason))
-        if self.closed is not None:
-            return
-        if profile.answers_close_when_read:
-            self._close_unanswered = True  # answered when the app receives it
-            return
-        self._answer_client_close(waiting)
+        if not self._close_unanswered:
+            self._lose_soon(waiting)  # the server closes the connection
 
-    def _answer_client_close(self, waiting: bool = False) -> None:
-        """The server answers the client's close, and closes the connection."""
+    def _answer_client_close(self) -> None:
+        """The server answers the client's close once the app has read it, and closes."""
         self._close_unanswered = False
         self.closed = self._client_close
-        # The server closes the connection a turn later: an app that waits in receive()
-        # still gets a turn with the disconnect before that, on asyncio as on trio.
+        self._lose_after(1)
+
+    def _lose_soon(self, waiting: bool) -> None:
+        """The connection is gone a turn later: an app that waits in receive() still gets
+        a turn with the disconnect before that, on asyncio as on trio."""
         if waiting:
             self._lose_when_taken = True
         else:
@@ -954,10 +971,21 @@ class MemoryConnection(Connection):
             self._loop.call_soon(self._client_drops_after, turns - 1)
 
     def drop(self) -> None:
-        """The client's connection drops, with no close frame: the app is told so."""
+        """The client's connection drops, with no close frame: the app is told so, when
+        the server sees it, a few turns later."""
         self.transcript.record(CLIENT_TO_APP, {"type": "websocket.disconnect", "dropped": True})
-        self.client_state = _DISCONNECTED
         self.closed = self.closed or (1006, "")
+        self._after_turns(self.profile.client_close_turns, self._dropped)
+
+    def _after_turns(self, turns: int, callback: Callable[..., None], *args: Any) -> None:
+        """``callback(*args)`` after *turns* loop turns (at once for 0)."""
+        if turns <= 0:
+            callback(*args)
+        else:
+            self._loop.call_soon(self._after_turns, turns - 1, callback, *args)
+
+    def _dropped(self) -> None:
+        self.client_state = _DISCONNECTED
         self._lost = True
         self._wake_sender()
         self._to_app.put({"type": "websocket.disconnect", "code": self.profile.drop_code})
@@ -1011,7 +1039,7 @@ class MemoryConnection(Connection):
         return True
 
     async def aclose(self, timeout: float, code: int = 1000, reason: str = "") -> None:
-        if self.client_state is _CONNECTED and self.closed is None:
+        if self.client_state is _CONNECTED and self.closed is None and not self._client_sent_close:
             await self.send({"type": "websocket.disconnect", "code": code, "reason": reason})
         try:
             await self.finish(timeout)
