@@ -40,6 +40,8 @@ CLIENT_WAIT = 1.0
 CLOSE_TIMEOUT = 2.0
 #: How long the app may run on once the client is done.
 APP_END_WAIT = 3.0
+#: The websockets client's max_queue: past it, the client stops reading the socket.
+MAX_QUEUE = 16
 #: How long the handshake may take (daphne drops an unanswered one after 5 s).
 OPEN_TIMEOUT = 6.0
 
@@ -469,8 +471,19 @@ async def play_live(scenario: Scenario, index: int, app: ScenarioApp, port: int)
 
 
 class MemoryClient(ClientSide):
+    """The client side in memory: a session, made to read as the ``websockets`` client
+    reads (its ``max_queue``, and its wait for the answer to its close)."""
+
     def __init__(self, session: Any) -> None:
         self.ws = session
+        #: Messages still readable once reading stopped (``None``: no limit).
+        self.readable: int | None = None
+
+    def _unread(self) -> int:
+        """Messages the app sent that the client has not read yet: the websockets client
+        reads them into its queue whether or not the test asks."""
+        items = self.ws._connection._to_client.items
+        return sum(1 for item in items if type(item) is dict and item["type"] == "websocket.send")
 
     async def send(self, kind: str, size: int) -> None:
         from yaat.websockets import WebSocketDisconnect
@@ -485,6 +498,10 @@ class MemoryClient(ClientSide):
     async def recv(self, timeout: float) -> str | list[Any] | None:
         from yaat_testing import WebSocketTimeout
 
+        if self.readable is not None:
+            if self.readable == 0:  # what it read before it stopped is all it gets
+                return [1006, ""]
+            self.readable -= 1
         try:
             message = await self.ws.receive(timeout=timeout)
         except WebSocketTimeout:
@@ -498,10 +515,19 @@ class MemoryClient(ClientSide):
     async def close(self, code: int, reason: str) -> list[Any]:
         from yaat.websockets import WebSocketDisconnect
 
+        # With more than max_queue messages unread, the websockets client has stopped
+        # reading the socket: its close goes out, the answer behind the unread messages
+        # never comes in, and after close_timeout it aborts the connection (1006).
+        paused = self._unread() > MAX_QUEUE
         try:
             await self.ws.send({"type": "websocket.disconnect", "code": code, "reason": reason})
         except WebSocketDisconnect as closed:  # the app's close came first
-            return [closed.code, shown_reason(closed.reason or "")]
+            if not paused:  # (unread, behind the messages, if paused)
+                return [closed.code, shown_reason(closed.reason or "")]
+        if paused:
+            self.readable = MAX_QUEUE + 1
+            await asyncio.sleep(CLOSE_TIMEOUT)
+            return [1006, ""]
         # The session ends on its own close at once; the websockets client waits (up to
         # close_timeout) for the server's answer: the server reads the close turns later
         # (an app's close in between is the answer), and granian answers only once the
