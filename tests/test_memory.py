@@ -210,6 +210,10 @@ async def test_client_messages_carry_one_of_text_or_bytes() -> None:
 
 plain_messages = st.one_of(
     st.builds(lambda t: {"type": "websocket.send", "text": t}, st.text(max_size=3)),
+    st.builds(  # with lone surrogates, which UTF-8 cannot encode
+        lambda t: {"type": "websocket.send", "text": t},
+        st.text(st.sampled_from(["a", "é", "\ud800", "\udfff"]), max_size=3),
+    ),
     st.builds(lambda b: {"type": "websocket.send", "bytes": b}, st.binary(max_size=3)),
     st.just({"type": "websocket.accept"}),
     st.builds(

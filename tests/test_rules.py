@@ -49,7 +49,7 @@ def test_every_message_the_table_refuses_breaks_one_named_rule(
 
 def test_every_rule_is_named_summarised_and_sorted() -> None:
     assert list(RULES) == sorted(RULES)
-    assert len(RULES) == 25
+    assert len(RULES) == 26
     for name, rule in RULES.items():
         assert rule.name == name
         assert rule.summary
@@ -156,6 +156,17 @@ VIOLATIONS: list[tuple[str, list[Message], str]] = [
         "bytes-type",
         [ACCEPT, {"type": "websocket.send", "bytes": "x"}],
         r"\[send-bytes-type\] websocket.send 'bytes' is str",
+    ),
+    (
+        "lone-surrogate",
+        [ACCEPT, {"type": "websocket.send", "text": "é\ud800"}],
+        r"\[send-text-encoding\] websocket.send 'text' has '\\ud800' at index 1, a lone "
+        "surrogate UTF-8 cannot encode",
+    ),
+    (
+        "lone-surrogate-reason",
+        [ACCEPT, {"type": "websocket.close", "code": 1000, "reason": "why\udfff"}],
+        r"\[close-reason\] websocket.close: close reason has '\\udfff' at index 3",
     ),
     (
         "reserved-code",

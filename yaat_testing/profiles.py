@@ -610,6 +610,7 @@ GRANIAN = ServerProfile(
     close_fixes={  # any int goes out as asked, and a reason over 123 bytes whole
         CloseKind.CODE_NOT_INT: CloseFix.CODE_1000,
         CloseKind.REASON_NOT_STR: CloseFix.NO_REASON,
+        CloseKind.UNENCODABLE_REASON: CloseFix.NO_REASON,
     },
     send_after_client_close=_I,
     too_big=((1005, ""), (1005, "")),
@@ -622,6 +623,7 @@ GRANIAN = ServerProfile(
     consequences=_consequences(
         send_text_type=_A,
         send_bytes_type=_A,
+        send_text_encoding=_A,
         send_before_accept=_I,
         message_after_close=_I,
         header_type=_A,
@@ -632,6 +634,7 @@ GRANIAN = ServerProfile(
         {
             "send-text-type": _empty_of_its_kind,
             "send-bytes-type": _empty_of_its_kind,
+            "send-text-encoding": _empty_of_its_kind,
             "header-name-case": _lowercased,
             "header-type": _str_headers_encoded,
             "accept-subprotocol-header": _as_sent,

@@ -314,6 +314,41 @@ def _send_bytes_type(facts: Facts, message: Mapping[str, Any]) -> Problem | None
     )
 
 
+def unencodable_at(text: str) -> int | None:
+    """Where *text* has a character UTF-8 cannot encode (a lone surrogate), or ``None``.
+
+    >>> unencodable_at("ok"), unencodable_at("ab\\ud800")
+    (None, 2)
+    """
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return error.start
+    return None
+
+
+@_rule(
+    "send-text-encoding",
+    "websocket.send's text is one UTF-8 can encode: no lone surrogate",
+    on=(_SEND,),
+)
+def _send_text_encoding(facts: Facts, message: Mapping[str, Any]) -> Problem | None:
+    text = message.get("text")
+    if not isinstance(text, str) or message.get("bytes") is not None:
+        return None
+    at = unencodable_at(text)
+    if at is None:
+        return None
+    return (
+        f"websocket.send 'text' has {text[at]!r} at index {at}, a lone surrogate UTF-8 "
+        "cannot encode",
+        "send valid text: pair the surrogate, or replace it "
+        "(text.encode('utf-8', 'replace').decode())",
+    )
+
+
 # -- websocket.close ----------------------------------------------------------------------
 
 
@@ -343,7 +378,12 @@ def _close_code(facts: Facts, message: Mapping[str, Any]) -> Problem | None:
 def _close_reason(facts: Facts, message: Mapping[str, Any]) -> Problem | None:
     if facts.state is _CONNECTING:
         return None
-    problem = close_reason_problem(message.get("reason") or "")
+    reason = message.get("reason") or ""
+    at = unencodable_at(reason) if isinstance(reason, str) else None
+    if at is not None:
+        problem = f"close reason has {reason[at]!r} at index {at}, which UTF-8 cannot encode"
+    else:
+        problem = close_reason_problem(reason)
     if problem is None:
         return None
     return f"websocket.close: {problem}", "send a valid code and a short reason"

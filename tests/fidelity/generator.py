@@ -15,8 +15,12 @@ The app's steps::
     ["recv"]                          receive(), bounded: "waited" if nothing came
     ["accept", subprotocol, headers?] websocket.accept
     ["send", kind, size]              websocket.send: kind "text", "uni", "bytes",
-                                      "none" (neither key), "both", "text-as-bytes"
-    ["close", code, reason]           websocket.close; code "-" leaves the key out
+                                      "none" (neither key), "both", "text-as-bytes",
+                                      "surrogate" (text ending in a lone surrogate,
+                                      which UTF-8 cannot encode)
+    ["close", code, reason]           websocket.close; code "-" leaves the key out;
+                                      reason {"bytes": r} is bytes, {"surrogate": r}
+                                      r and a lone surrogate
     ["deny", status, parts, ends]     a denial: its start, then a body part per
                                       size in parts (more_body on all but the last,
                                       and on the last too unless ends)
@@ -289,6 +293,34 @@ def named() -> list[Scenario]:
                 _accepted(["send", kind, 2], ["send", "text", 2], ["recv"], client=[["recv"]]),
             )
         )
+
+    # Text that UTF-8 cannot encode: a lone surrogate, in a message or a close reason.
+    for size in (1, 130):
+        cases.append(
+            (
+                f"app sends {size} characters ending in a lone surrogate, then send, recv",
+                _accepted(
+                    ["send", "surrogate", size],
+                    ["send", "text", 2],
+                    ["recv"],
+                    client=[["recv"], ["recv"]],
+                ),
+            )
+        )
+    cases.append(
+        (
+            "app sends a lone surrogate, then close, recv",
+            _accepted(["send", "surrogate", 1], ["close", 4000, "bye"], ["recv"]),
+        )
+    )
+    for code in (1000, 4000):
+        for follow, steps in follow_ups.items():
+            cases.append(
+                (
+                    f"app close {code} with a lone surrogate in the reason {follow}",
+                    _accepted(["close", code, {"surrogate": "why"}], *steps),
+                )
+            )
 
     # Messages the app has not read when it closes; a client that stops reading.
     for count in (1, 3):

@@ -45,6 +45,7 @@ from yaat_testing.rules import (
     check_return,
     check_send,
     header_pairs,
+    unencodable_at,
 )
 from yaat_testing.runner import AppRunner
 from yaat_testing.scope import WebSocketRequest, build_scope
@@ -69,9 +70,12 @@ _HANDSHAKE_GRACE = 1.0  # how long a refusing app may take to finish, so its err
 
 
 def is_plain_data(message: Message) -> bool:
-    """A ``websocket.send`` with exactly one of a str ``text`` or bytes ``bytes``."""
+    """A ``websocket.send`` with exactly one of a str ``text`` UTF-8 can encode or bytes
+    ``bytes``."""
     text, data = message.get("text"), message.get("bytes")
-    return (type(text) is str and data is None) or (type(data) is bytes and text is None)
+    return (type(text) is str and data is None and unencodable_at(text) is None) or (
+        type(data) is bytes and text is None
+    )
 
 
 def is_plain_accept(message: Message, offered: frozenset[str]) -> bool:
@@ -379,7 +383,11 @@ class MemoryConnection(Connection):
             if kind == "websocket.send" and self.app_state is _CONNECTED:
                 # is_plain_data(message), inlined: this is the busiest line of the harness
                 text, data = message.get("text"), message.get("bytes")
-                if (type(text) is str and data is None) or (type(data) is bytes and text is None):
+                if (
+                    type(text) is str
+                    and data is None
+                    and (text.isascii() or unencodable_at(text) is None)
+                ) or (type(data) is bytes and text is None):
                     if self.client_state is _DISCONNECTED and not self._still_sends():
                         self._after_client_left(message)
                         return
