@@ -380,10 +380,11 @@ def _close_reason(facts: Facts, message: Mapping[str, Any]) -> Problem | None:
         return None
     reason = message.get("reason") or ""
     at = unencodable_at(reason) if isinstance(reason, str) else None
-    if at is not None:
-        problem = f"close reason has {reason[at]!r} at index {at}, which UTF-8 cannot encode"
-    else:
-        problem = close_reason_problem(reason)
+    problem = (
+        close_reason_problem(reason)
+        if at is None
+        else f"close reason has {reason[at]!r} at index {at}, which UTF-8 cannot encode"
+    )
     if problem is None:
         return None
     return f"websocket.close: {problem}", "send a valid code and a short reason"
