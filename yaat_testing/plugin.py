@@ -22,11 +22,15 @@ import pytest
 from yaat_testing import defaults
 from yaat_testing.client import TestClient
 from yaat_testing.exceptions import LiveModeUnavailable
+from yaat_testing.portability import divergences
 from yaat_testing.profiles import PROFILES
 from yaat_testing.rules import Strict
 from yaat_testing.transcript import Transcript
 
 DEFAULT_TIMEOUT = 5.0
+#: How the portability report shows the messages servers disagree on.
+PORTABILITY_MODES = ("summary", "full", "off")
+_SUMMARY_LINES = 10  # the divergences a summary shows, the most frequent first
 _SHOWN_TRANSCRIPTS = 5  # the last sessions of a failing test; property tests open hundreds
 
 try:  # Importing the plugin must never break a run: pytest-asyncio is optional.
@@ -45,6 +49,11 @@ _SERVERS_KEY = pytest.StashKey[tuple[str, ...]]()
 #: Portability: test id without its server -> server -> (outcome, first line of failure).
 _OUTCOMES_KEY = pytest.StashKey[dict[str, dict[str, tuple[str, str]]]]()
 _PORTABILITY = "yaat_testing: server"  # the report's user property: (test, server)
+#: The report's user property for what the servers disagree on: (test, [divergence]).
+_DIVERGENCES = "yaat_testing: divergences"
+_PORTABILITY_MODE_KEY = pytest.StashKey[str]()
+#: Divergence, as text -> the tests whose apps did it.
+_DIVERGED_KEY = pytest.StashKey[dict[str, list[str]]]()
 #: A test's transcripts, kept from its setup to its last report.
 _TRANSCRIPTS_KEY = pytest.StashKey[list[Transcript]]()
 _ITEM_STRICT_KEY = pytest.StashKey[Strict]()
@@ -89,7 +98,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run each test that uses yaat_client on these servers (comma-separated, or "
         "'all'), and report where outcomes differ (ini: yaat_servers)",
     )
+    group.addoption(
+        "--yaat-portability",
+        dest="yaat_portability",
+        default=None,
+        choices=PORTABILITY_MODES,
+        help="report the messages of apps that the servers do not all handle alike: "
+        "'summary' (the first few), 'full', or 'off' (ini: yaat_portability; default summary)",
+    )
     parser.addini("yaat_server", default="uvicorn", help="the server sessions run on or behave as")
+    parser.addini(
+        "yaat_portability",
+        default="summary",
+        help="report the apps' messages the servers do not all handle alike: summary, full, off",
+    )
     parser.addini(
         "yaat_servers",
         type="args",
@@ -156,6 +178,13 @@ def pytest_configure(config: pytest.Config) -> None:
     servers = servers.split(",") if servers else config.getini("yaat_servers")
     config.stash[_SERVERS_KEY] = _server_names(servers, "yaat_servers") if servers else ()
     config.stash[_OUTCOMES_KEY] = {}
+    config.stash[_DIVERGED_KEY] = {}
+    mode = config.getoption("yaat_portability") or config.getini("yaat_portability")
+    if mode not in PORTABILITY_MODES:
+        raise pytest.UsageError(
+            f"yaat_portability: {mode!r} is not one of {', '.join(PORTABILITY_MODES)}"
+        )
+    config.stash[_PORTABILITY_MODE_KEY] = mode
     config.pluginmanager.register(_PortabilityRecorder(config), "yaat_testing.portability")
     config.stash[_STRICT_KEY] = _strict(config.getini("yaat_strict_ignore"), "yaat_strict_ignore")
     live = config.getoption("yaat_live")
@@ -291,6 +320,10 @@ def pytest_runtest_makereport(
         base = item.nodeid.split("[", 1)[0] + _other_params(callspec.params)
         report.user_properties.append((_PORTABILITY, (base, callspec.params["yaat_server"])))
     transcripts = item.stash.get(_TRANSCRIPTS_KEY, None)
+    if report.when == "call" and transcripts and item.config.stash[_PORTABILITY_MODE_KEY] != "off":
+        found = {str(d) for transcript in transcripts for d in divergences(transcript)}
+        if found:  # on the report, for pytest-xdist's controller
+            report.user_properties.append((_DIVERGENCES, (item.nodeid, sorted(found))))
     if report.failed and transcripts:
         shown = transcripts[-_SHOWN_TRANSCRIPTS:]
         first = len(transcripts) - len(shown) + 1
@@ -314,6 +347,10 @@ class _PortabilityRecorder:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
+            if name == _DIVERGENCES:
+                test, found = cast("tuple[str, list[str]]", value)
+                for divergence in found:
+                    self.config.stash[_DIVERGED_KEY].setdefault(divergence, []).append(test)
             if name != _PORTABILITY:
                 continue
             base, server = cast("tuple[str, str]", value)
@@ -328,15 +365,21 @@ class _PortabilityRecorder:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Where a test's outcome differs between servers: the question before switching."""
+    """Where a test's outcome differs between servers, and what the apps did that the
+    servers do not all handle alike: the questions before switching."""
+    diverged = config.stash[_DIVERGED_KEY]
+    if not config.stash[_OUTCOMES_KEY] and not diverged:
+        return
+    terminalreporter.section("yaat_testing portability")
+    if diverged:
+        _write_divergences(terminalreporter, config, diverged)
+    if not config.stash[_OUTCOMES_KEY]:
+        return
     differing = {
         test: outcomes
         for test, outcomes in config.stash[_OUTCOMES_KEY].items()
         if len({outcome for outcome, _ in outcomes.values()}) > 1
     }
-    if not config.stash[_OUTCOMES_KEY]:
-        return
-    terminalreporter.section("yaat_testing portability")
     if not differing:
         count = len(config.stash[_OUTCOMES_KEY])
         terminalreporter.write_line(f"{count} test(s) ran on several servers: same outcome on each")
@@ -347,6 +390,27 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         for server, (outcome, failure) in sorted(outcomes.items()):
             if outcome != "passed":
                 terminalreporter.write_line(f"  on {server}: {outcome}: {failure}")
+
+
+def _write_divergences(writer: Any, config: pytest.Config, diverged: dict[str, list[str]]) -> None:
+    """The messages servers disagree on, the most frequent first, each with its tests."""
+    tests = {test for found in diverged.values() for test in found}
+    writer.write_line(
+        f"the apps of {len(tests)} test(s) sent {len(diverged)} message(s) the servers do not "
+        "all handle alike (yaat_testing.portability.divergences):"
+    )
+    ranked = sorted(diverged.items(), key=lambda pair: (-len(pair[1]), pair[0]))
+    full = config.stash[_PORTABILITY_MODE_KEY] == "full"
+    for divergence, found in ranked if full else ranked[:_SUMMARY_LINES]:
+        writer.write_line(f"  {divergence}")
+        found = sorted(found)
+        shown = found if full else found[:1]
+        more = "" if full or len(found) == 1 else f" and {len(found) - 1} more"
+        writer.write_line(f"    in {', '.join(shown)}{more}")
+    if not full and len(ranked) > _SUMMARY_LINES:
+        writer.write_line(
+            f"  ... and {len(ranked) - _SUMMARY_LINES} more: --yaat-portability=full lists them all"
+        )
 
 
 @pytest.fixture

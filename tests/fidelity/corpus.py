@@ -90,3 +90,50 @@ def write(header: dict[str, Any], rows: list[Row], path: Path = PATH) -> None:
     text = [json.dumps(header, ensure_ascii=False, separators=(",", ":"))]
     text += [dump_row(row.scenario, row.cells) for row in rows]
     path.write_text("\n".join(text) + "\n", encoding="utf-8")
+
+
+#: The app's steps that send a message, by the message's type.
+_SENT = {"send": "websocket.send", "burst": "websocket.send", "close": "websocket.close"}
+
+
+def flaky_situations(rows: list[Row], server: str) -> frozenset[str]:
+    """Where *server*'s live outcome varied: the situation
+    (``yaat_testing.profiles.situation``) of the first app step whose result differed
+    between the runs of a flaky cell, for the steps that send a message (what a
+    transcript shows; a receive's timing is not), in scenarios of one app task."""
+    from yaat_testing.profiles import situation
+
+    found = set()
+    for row in rows:
+        cell = row.cells.get(server)
+        if cell is None or cell.stable or any(step[0] == "spawn" for step in row.scenario.app):
+            continue  # (two tasks of the app racing is the app's own nondeterminism)
+        first, *others = [outcome["app"] for outcome, _ in cell.outcomes]
+        for other in others:
+            step = _first_difference(row.scenario, first, other)
+            if step is not None and step[0][0] in _SENT:
+                kind, before = step
+                app_closed = any(s[0] == "close" for s in before)
+                client_closed = any(s[0] in ("close", "drop") for s in row.scenario.client)
+                found.add(situation(_SENT[kind[0]], app_closed, client_closed))
+    return frozenset(found)
+
+
+def _first_difference(
+    scenario: Scenario, log: list[list[Any]], other: list[list[Any]]
+) -> tuple[list[Any], list[list[Any]]] | None:
+    """The script step (and the steps before it in its task) whose result differs first
+    between two logs of the app; ``None`` if the logs differ in order only."""
+    for mine, theirs in zip(log, other, strict=False):
+        if mine == theirs:
+            continue
+        where = mine[0]
+        if where != theirs[0] or where[0] not in "ms" or not where[1:].isdigit():
+            return None
+        steps = scenario.app
+        if where[0] == "s":
+            spawned = [step for step in scenario.app if step[0] == "spawn"]
+            steps = spawned[0][1] if spawned else []
+        index = int(where[1:])
+        return (steps[index], steps[:index]) if index < len(steps) else None
+    return None

@@ -13,6 +13,7 @@ import pytest
 from tests.fidelity import corpus, drift, unmodelled
 from tests.fidelity.generator import corpus_scenarios
 from tests.fidelity.play import play_memory_many
+from yaat_testing.profiles import PROFILES
 
 pytestmark = pytest.mark.yaat_memory_only("compares the harness with the servers' record")
 
@@ -46,6 +47,12 @@ def test_in_memory_every_stable_cell_equals_its_record(server: str) -> None:
             unexplained.append(f"{scenario.name}:\n  live   {recorded}\n  memory {memory[index]}")
     assert not unexplained, f"{len(unexplained)} cells differ:\n" + "\n".join(unexplained[:10])
     assert not reproduced, f"now reproduced, drop from unmodelled.json: {reproduced[:10]}"
+
+
+@pytest.mark.parametrize("server", corpus.SERVERS)
+def test_a_profile_says_where_the_outcome_varied_from_run_to_run(server: str) -> None:
+    # The portability report names these; they come from the corpus's flaky cells.
+    assert PROFILES[server].nondeterministic == corpus.flaky_situations(ROWS, server)
 
 
 def test_every_listed_cell_has_a_family_with_a_reason() -> None:
