@@ -711,7 +711,7 @@ class MemoryConnection(Connection):
             return
         if (
             self.app_state is _CONNECTED
-            and self.closed is None
+            and (self.closed is None or self._close_in_flight())
             and (self.client_state is not _DISCONNECTED or self._close_unanswered)
             and not self._ending
         ):
@@ -771,7 +771,8 @@ class MemoryConnection(Connection):
             why = "the app raised before accepting" if raised else "the app ended before accepting"
             if status is None:
                 self._handshake_dropped(why)
-            await self._denied(status, why)
+            body = profile.error_body if status == 500 else b""  # the server's own answer
+            await self._denied(status, why, body=body)
         if first is _DROPPED:
             self._handshake_dropped("the server failed on what the app sent")
         kind = first["type"]
@@ -818,8 +819,6 @@ class MemoryConnection(Connection):
         await self.runner.wait(_HANDSHAKE_GRACE)
         self._to_client.close()
         self.failures.raise_pending()
-        if status == 500 and not body:
-            body = self.profile.error_body
         if close is None:
             raise WebSocketDenied(status, headers or [], body, why)
         code, reason = as_sent(close[0]), as_sent(close[1])
@@ -909,6 +908,11 @@ class MemoryConnection(Connection):
             else:
                 self.closed = self._client_close
         self._after_turns(profile.client_close_turns, self._client_closes, code, reason)
+
+    def _close_in_flight(self) -> bool:
+        """Whether the client's close is on its way: the server has not read it, and what
+        the client gets back is still the server's to decide (its echo, until then)."""
+        return self._client_sent_close and self.client_state is _CONNECTED
 
     def _client_closes(self, code: int, reason: str) -> None:
         """The server reads the client's close: what the app is told; unless the server
