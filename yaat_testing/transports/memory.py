@@ -771,8 +771,8 @@ class MemoryConnection(Connection):
             why = "the app raised before accepting" if raised else "the app ended before accepting"
             if status is None:
                 self._handshake_dropped(why)
-            body = profile.error_body if status == 500 else b""  # the server's own answer
-            await self._denied(status, why, body=body)
+            # the server's own answer: its body for a 500
+            await self._denied(status, why, body=profile.error_body if status == 500 else b"")
         if first is _DROPPED:
             self._handshake_dropped("the server failed on what the app sent")
         kind = first["type"]
