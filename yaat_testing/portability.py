@@ -220,6 +220,9 @@ def outcome_on(profile: ServerProfile, context: Context, message: Mapping[str, A
         return f"the client sees {code}"
     if kind == _SEND and not (message.get("text") or message.get("bytes")):
         return "sent" if profile.sends_empty_messages else "not sent: it is empty"
+    limit = profile.app_max_message_size
+    if kind == _SEND and limit is not None and _size(message) > limit:
+        return f"send() raises: over its {limit}-byte limit"
     if kind == "websocket.accept" and message.get("headers"):
         return "sent" if profile.sends_accept_headers else "sent without its headers"
     if kind == "websocket.http.response.start":
@@ -230,6 +233,15 @@ def outcome_on(profile: ServerProfile, context: Context, message: Mapping[str, A
 
 
 _OPEN = Context(_CONNECTED)
+
+
+def _size(message: Mapping[str, Any]) -> int:
+    data = message.get("bytes") if message.get("bytes") is not None else message.get("text")
+    if isinstance(data, str):
+        return len(data.encode("utf-8", "surrogatepass"))
+    return len(data) if isinstance(data, (bytes, bytearray)) else 0
+
+
 _SMALLEST_LIMIT = min(profile.max_message_size for profile in PROFILES.values())
 
 
@@ -253,6 +265,15 @@ def _note_size(
     action = f"a client message of {size} bytes"
     if len(grouped) > 1 and action not in found:
         found[action] = Divergence(action, tuple((o, tuple(s)) for o, s in grouped.items()))
+
+
+_SMALLEST_APP_LIMIT = min(profile.app_max_message_size or 2**63 for profile in PROFILES.values())
+
+
+def _fits(message: Mapping[str, Any]) -> bool:
+    """Whether a message is under every server's limit (a character is at most 4 bytes)."""
+    data = message.get("bytes") if message.get("bytes") is not None else message.get("text")
+    return len(data or "") * 4 <= _SMALLEST_APP_LIMIT or _size(message) <= _SMALLEST_APP_LIMIT
 
 
 def is_plain_data(message: Mapping[str, Any]) -> bool:
@@ -311,7 +332,7 @@ def divergences(
         if entry.direction != APP_TO_CLIENT or not isinstance(message, Mapping):
             continue
         kind = message.get("type")
-        if kind == _SEND and context == _OPEN and is_plain_data(message):
+        if kind == _SEND and context == _OPEN and is_plain_data(message) and _fits(message):
             continue  # the busiest case: every server sends it
         grouped: dict[str, list[str]] = {}
         for profile in profiles:

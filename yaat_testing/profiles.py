@@ -346,6 +346,9 @@ class ServerProfile:
     receive_has_both_keys: bool = False
     #: The largest message a client may send, in bytes.
     max_message_size: int = 16 * 2**20
+    #: The largest message the app may send, in bytes: a larger one raises in ``send()``
+    #: and is not sent (daphne: autobahn's limit is both ways); ``None``: no limit.
+    app_max_message_size: int | None = None
     #: The close a client gets for a larger one, and the app's disconnect: ``(code,
     #: reason)``, ``"{size}"`` and ``"{limit}"`` in the reason filled in; ``None`` for
     #: the client: never closed.
@@ -704,6 +707,7 @@ DAPHNE = ServerProfile(
     close_after_close=_I,
     send_after_client_close=_I,
     max_message_size=2**20,
+    app_max_message_size=2**20,
     too_big=((1006, ""), (1006, "")),
     send_buffer=None,  # Twisted buffers without bound: 20 MB held for one client here
     raise_after_accept=1011,

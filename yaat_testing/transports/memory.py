@@ -226,10 +226,12 @@ class MemoryConnection(Connection):
 
     __slots__ = (
         "__weakref__",
+        "_app_limit",
         "_app_saw_disconnect",
         "_buffered",
         "_client_close",
         "_client_sent_close",
+        "_close_read",
         "_close_unanswered",
         "_close_waits",
         "_denial_extension",
@@ -266,6 +268,8 @@ class MemoryConnection(Connection):
         self.scope = scope
         self.strict = transport.strict
         self.profile = transport.profile
+        #: The largest message the app may send (``ServerProfile.app_max_message_size``).
+        self._app_limit = transport.profile.app_max_message_size
         self.transcript = Transcript()
         self.subprotocol = None
         self.accept_headers = []
@@ -277,8 +281,9 @@ class MemoryConnection(Connection):
         #: ``(code, reason)`` once the app closed or the connection dropped.
         self.closed: tuple[int, str] | None = None
         self._client_close: tuple[int, str] = (1000, "")
-        #: Whether the client has sent its close (the server reads it turns later).
-        self._client_sent_close = False
+        #: Whether the client has sent its close (the server reads it turns later), and
+        #: whether the server has read it.
+        self._client_sent_close = self._close_read = False
         #: Whether the client's close waits for the server's answer
         #: (``ServerProfile.answers_close_when_read``).
         self._close_unanswered = False
@@ -340,7 +345,9 @@ class MemoryConnection(Connection):
                 await self._receive_watched(channel)
         message: Message = channel.items.popleft()
         if message["type"] == "websocket.disconnect":
-            self._app_saw_disconnect = self._receive_ended = True
+            self._app_saw_disconnect = True
+            # the end of the socket (granian), which a refused handshake's is not
+            self._receive_ended = self._receive_ended or self._close_read
             if self._lose_when_taken:
                 self._lose_when_taken = False
                 self._lose_after(1)  # after this step of the app
@@ -384,10 +391,13 @@ class MemoryConnection(Connection):
                 # is_plain_data(message), inlined: this is the busiest line of the harness
                 text, data = message.get("text"), message.get("bytes")
                 if (
-                    type(text) is str
-                    and data is None
-                    and (text.isascii() or unencodable_at(text) is None)
-                ) or (type(data) is bytes and text is None):
+                    (
+                        type(text) is str
+                        and data is None
+                        and (text.isascii() or unencodable_at(text) is None)
+                    )
+                    or (type(data) is bytes and text is None)
+                ) and self._app_limit is None:
                     if self.client_state is _DISCONNECTED and not self._still_sends():
                         self._after_client_left(message)
                         return
@@ -601,7 +611,6 @@ class MemoryConnection(Connection):
         elif target is _DISCONNECTED:  # a close before accept, or the denial's last body
             after_close, after_denial = profile.disconnect_after_refusal
             told = after_close if kind == "websocket.close" else after_denial
-            self._receive_ended = kind == "websocket.close"
             if told is not None:
                 self._to_app.put({"type": "websocket.disconnect", "code": told})
             if profile.lost_code is not None:
@@ -614,6 +623,13 @@ class MemoryConnection(Connection):
 
     def _deliver(self, message: Message) -> None:
         """A ``websocket.send`` as the server sends it: one kind, and nothing for none."""
+        limit = self._app_limit
+        if limit is not None and _size(message) > limit:
+            raise ServerRefused(
+                f"{self.profile.name} sends no message over {limit} bytes: this one has "
+                f"{_size(message)}",
+                "send smaller messages, or split this one",
+            )
         text, data = message.get("text"), message.get("bytes")
         if not (text or data) and not self.profile.sends_empty_messages:
             return
@@ -919,6 +935,7 @@ class MemoryConnection(Connection):
         answers only once the app has read it, it answers and closes the connection."""
         profile = self.profile
         self.client_state = _DISCONNECTED
+        self._close_read = True
         self._wake_sender()
         told = code if profile.disconnect_code == "client" else profile.disconnect_code
         waiting = bool(self._to_app.waiters)  # the app waits in receive()
@@ -998,6 +1015,7 @@ class MemoryConnection(Connection):
 
     def _dropped(self) -> None:
         self.client_state = _DISCONNECTED
+        self._close_read = True  # (the server has the end of its socket too)
         self._lost = True
         self._wake_sender()
         self._to_app.put({"type": "websocket.disconnect", "code": self.profile.drop_code})
