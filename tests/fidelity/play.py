@@ -95,7 +95,8 @@ def summary_of_data(data: str | bytes) -> str:
     if isinstance(data, str):
         if len(data) <= 16:
             return f"T {data}"
-        return f"T {len(data)}c:{hashlib.sha256(data.encode()).hexdigest()[:8]}"
+        digest = hashlib.sha256(data.encode(errors="surrogatepass")).hexdigest()[:8]
+        return f"T {len(data)}c:{digest}"
     if len(data) <= 16:
         return f"B {data.hex()}"
     return f"B {len(data)}b:{hashlib.sha256(data).hexdigest()[:8]}"

@@ -19,30 +19,40 @@ from tests.fidelity.generator import Scenario
 
 PATH = Path(__file__).with_name("unmodelled.json")
 
-#: Why a family of cells differs in memory.
+#: Why a family of cells differs in memory: what the harness counts, and what it does not.
 FAMILIES = {
     "flow control": (
-        "the client stops reading: with the websockets client's max_queue=16 it stops "
-        "reading the socket, so it never reads the server's answer to its close (1006 "
-        "after close_timeout) and the server's buffers fill; the in-memory client reads "
-        "everything at once"
+        "bytes in flight: the harness plays the websockets client's max_queue=16 where the "
+        "client closes (past 16 unread messages it stops reading the socket, never reads "
+        "the answer to its close, and sees 1006), but counts messages, not the bytes in "
+        "the kernel's buffers: when the client reads again, drops while it does not read "
+        "(daphne then tells the app 1006, not its echo), or when a burst of 4 KiB or 64 "
+        "KiB messages races a close, the live order follows how many bytes each socket "
+        "write took"
     ),
     "handshake failed": (
-        "the client failed the handshake (a subprotocol it did not offer): live, the "
-        "server keeps the app running on a connection nobody reads; in memory the app is "
-        "cancelled"
+        "the client failed the handshake: what the server does next is in each profile "
+        "(ServerProfile.consequences['subprotocol-not-offered']); a cell listed here "
+        "differs in what the app sees afterwards"
     ),
     "latency": (
-        "the client closes or drops at once: live, the app's first calls run before the "
-        "server reads the client's close; in memory the close reaches the app first"
+        "the client's close or drop reaches the server client_close_turns loop turns after "
+        "it is sent, and the app's sends in between go through; live, a send of 64 KiB "
+        "takes the kernel longer than a turn, so fewer or more of them go out first than "
+        "the turns the harness counts"
     ),
     "racing tasks": (
-        "two app tasks interleave with the server's I/O; in memory they interleave by "
-        "the test loop's turns, which follow another order"
+        "two tasks of the app interleave with the server's I/O in the loop's order of "
+        "ready callbacks; a message crosses the harness in fewer turns than it crosses a "
+        "socket and a server's own tasks (hypercorn, granian's threads, daphne's reactor), "
+        "so one task's receive wakes before the other's send, or after, in another order "
+        "than live"
     ),
     "close handling": (
-        "what this server does with this close (its code, its reason, or what follows "
-        "it) is not in its profile yet"
+        "the timing of a close handshake the app does not wait for: a receive bounded by "
+        "the app's 0.5 s that ends when the client leaves at 1 s, on daphne's reactor "
+        "thread; hypercorn's sends after a client's drop (its stream closes several tasks "
+        "later), granian's and hypercorn's order of a receive and a second task's close"
     ),
 }
 
