@@ -330,7 +330,8 @@ class ServerProfile:
     #: ``websockets`` client in the same loop: the client's handshake ends, its close
     #: frame is written and read by the server turns later, and the app's calls in
     #: between go through (measured on the corpus: 4 for uvicorn and hypercorn; 2 for
-    #: granian and daphne, whose I/O runs in threads of their own, matters less).
+    #: granian and daphne, whose I/O runs in threads of their own, matters less).  None
+    #: while the app waits in ``receive()``: it runs nothing meanwhile.
     client_close_turns: int = 4
     #: Loop turns from the app's close until the connection is gone, with a client that
     #: answers the close at once, as ``websockets`` does (``after_lost`` applies then):

@@ -923,7 +923,15 @@ class MemoryConnection(Connection):
                 self._close_unanswered = True  # answered when the app receives it
             else:
                 self.closed = self._client_close
-        self._after_turns(profile.client_close_turns, self._client_closes, code, reason)
+        self._after_turns(self._turns_to_server(), self._client_closes, code, reason)
+
+    def _turns_to_server(self) -> int:
+        """The loop turns the client's close or drop takes to reach the server
+        (``client_close_turns``), so that the app's code that runs meanwhile goes first;
+        none while the app waits in receive(): then it runs nothing meanwhile, and a
+        session's close costs no turns (a second task of the app may run meanwhile, and
+        then the order differs from a server's in a few racing cases)."""
+        return 0 if self._to_app.waiters else self.profile.client_close_turns
 
     def _close_in_flight(self) -> bool:
         """Whether the client's close is on its way: the server has not read it, and what
@@ -1004,7 +1012,7 @@ class MemoryConnection(Connection):
         the server sees it, a few turns later."""
         self.transcript.record(CLIENT_TO_APP, {"type": "websocket.disconnect", "dropped": True})
         self.closed = self.closed or (1006, "")
-        self._after_turns(self.profile.client_close_turns, self._dropped)
+        self._after_turns(self._turns_to_server(), self._dropped)
 
     def _after_turns(self, turns: int, callback: Callable[..., None], *args: Any) -> None:
         """``callback(*args)`` after *turns* loop turns (at once for 0)."""
