@@ -79,3 +79,17 @@ def test_a_profile_must_say_how_it_allows_a_rule() -> None:
         )
     with pytest.raises(ValueError, match="no rule 'text-and-bites'"):
         _consequences(text_and_bites=Consequence.ALLOW)
+
+
+def test_a_close_a_profile_sends_as_asked_is_judged_by_the_client() -> None:
+    import dataclasses
+
+    from yaat_testing.profiles import CloseFix, client_reads_close
+
+    # A profile that lists no fix sends every close as asked; the client fails on what
+    # it cannot read, and nothing in between raises.
+    plain = dataclasses.replace(UVICORN, name="plain", close_fixes={})
+    for code, reason in ((1000, b"why"), (1000, "why\ud800"), ("1000", "why"), (1004, "")):
+        fix, sent_code, sent_reason = plain.close_fix(code, reason)
+        assert fix is CloseFix.SEND
+        assert client_reads_close(sent_code, sent_reason) == (1006, ""), (code, reason)

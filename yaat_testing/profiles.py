@@ -134,7 +134,7 @@ _REFUSALS = (
 )
 
 
-def client_reads_close(code: int, reason: str) -> tuple[int, str]:
+def client_reads_close(code: int, reason: object) -> tuple[int, str]:
     """What the ``websockets`` client reports for a close frame with *code* and *reason*:
     the frame, or 1006 when it fails the connection on a code it may not receive or a
     frame over 125 bytes.
@@ -142,9 +142,13 @@ def client_reads_close(code: int, reason: str) -> tuple[int, str]:
     >>> client_reads_close(4000, "bye"), client_reads_close(1005, ""), client_reads_close(1000, "x" * 124)
     ((4000, 'bye'), (1006, ''), (1006, ''))
     """
-    if close_code_problem(code) is not None or len(reason.encode("utf-8")) > MAX_CLOSE_REASON_BYTES:
+    if not isinstance(reason, str) or close_code_problem(code) is not None:
         return 1006, ""
-    return code, reason
+    try:
+        size = len(reason.encode("utf-8"))
+    except UnicodeEncodeError:  # (a frame a server made of it is not UTF-8)
+        return 1006, ""
+    return (1006, "") if size > MAX_CLOSE_REASON_BYTES else (code, reason)
 
 
 def situation(kind: str, app_closed: bool, client_closed: bool) -> str:
