@@ -323,7 +323,9 @@ class WebSocketSession:
                 if problem is not None:
                     raise problem
             # send(), without the checks that just passed: every session ends here.
-            await connection.send({"type": "websocket.disconnect", "code": code, "reason": reason})
+            disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
+            if not connection.send_nowait(disconnect):
+                await connection.send(disconnect)
             self._disconnected(code, reason)
         await connection.aclose(self.timeout if timeout is None else timeout, code, reason)
         if self.state is WebSocketState.CONNECTED and self._connection.closed is not None:

@@ -197,13 +197,13 @@ class MemoryTransport(Transport):
         """Perform the handshake for *request*: :meth:`open` with its scope."""
         return self.open(self.build_scope(request), timeout)  # no coroutine of its own
 
-    async def open(self, scope: Scope, timeout: float) -> MemoryConnection:
+    def open(self, scope: Scope, timeout: float) -> Coroutine[Any, Any, MemoryConnection]:
         """Perform the handshake for *scope* (from :meth:`build_scope`): the app gets this
-        very dict, and what it writes there stays readable (Starlette's ``ws.scope``)."""
+        very dict, and what it writes there stays readable (Starlette's ``ws.scope``).
+        Called in the loop; what it returns is awaited."""
         connection = MemoryConnection(self, scope)
         self._open.add(connection)
-        await connection.handshake(timeout)
-        return connection
+        return connection.handshake(timeout)  # no coroutine of its own
 
     def http_transport(self) -> httpx.AsyncBaseTransport:
         """httpx's ``ASGITransport`` to the app, with the lifespan state added."""
@@ -769,8 +769,9 @@ class MemoryConnection(Connection):
 
     # -- the client's side ------------------------------------------------------------
 
-    async def handshake(self, timeout: float) -> None:
-        """Start the app and wait for its accept, or raise how it refused."""
+    async def handshake(self, timeout: float) -> MemoryConnection:
+        """Start the app and wait for its accept (then return this connection), or raise
+        how it refused."""
         connect: Message = {"type": "websocket.connect"}
         self.transcript.record(CLIENT_TO_APP, connect)
         self._to_app.put(connect)
@@ -805,7 +806,7 @@ class MemoryConnection(Connection):
                     "pick one of scope['subprotocols'], or None",
                 )
             self.client_state = _CONNECTED
-            return
+            return self
         if kind == "websocket.close":
             await self._denied(
                 profile.close_before_accept,
