@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -55,9 +56,20 @@ class RedisServer:
         self.stop()
         raise RuntimeError(f"redis-server did not answer on port {self.port} within {timeout:g}s")
 
+    def pause(self) -> None:
+        """SIGSTOP: a Redis that still holds its connections and answers nothing, as in
+        a network partition; ``resume()`` (SIGCONT) lets it go on with what it buffered."""
+        assert self.process is not None, "start() it first"
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None, "start() it first"
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGCONT)  # a paused one too
             process.kill()
             process.wait(timeout=10)
 
