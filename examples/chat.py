@@ -74,7 +74,9 @@ async def converse(websocket: WebSocket, room: str, name: str) -> None:
                 await rooms.publish_json(room, {"type": "message", "name": name, "text": text})
             except PubSubUnavailable:
                 await websocket.send_json({"type": "error", "text": "not delivered: try again"})
-    except (WebSocketDecodeError, WebSocketMessageTypeError):
+    except WebSocketDecodeError as error:  # 1007 for a lone surrogate, 1003 for not JSON
+        await websocket.close(error.close_code, "send JSON text")
+    except WebSocketMessageTypeError:
         await websocket.close(WebSocketCloseEvent.UNSUPPORTED_DATA, "send JSON text")
 
 

@@ -26,6 +26,7 @@ def test_yaat_exports() -> None:
         "WebSocketCloseEvent",
         "WebSocketDecodeError",
         "WebSocketDisconnect",
+        "WebSocketEncodeError",
         "WebSocketMessageTypeError",
         "WebSocketState",
         "WebSocketStateError",

@@ -67,7 +67,7 @@ async def test_send_text_refuses_unencodable_text_and_the_connection_goes_on(tex
         assert await ws.receive_text() == "still open"
     assert len(errors) == 3
     for error in errors:
-        assert "UTF-8" in error and "surrogate" in error
+        assert "UTF-8 cannot encode: a lone surrogate" in error
 
 
 @pytest.mark.parametrize("text", UNENCODABLE)
@@ -209,8 +209,9 @@ async def test_a_connection_manager_sending_to_a_member_whose_handler_returned()
             await asyncio.sleep(0.05)  # every other handler has returned
             await speaker.send_text("anyone?")
             assert await speaker.receive_text() == "done"
+    # The client that left may have gone while its handler answered it (1006).
+    assert outcomes.pop("left") in ("gone 1000", "gone 1006")
     assert outcomes == {
-        "left": "gone 1000",
         "returns": "gone 1000",
         "closes": "gone 4000",
         "raises": "gone 1011",
@@ -269,12 +270,13 @@ async def demo(*options: str) -> AsyncIterator[Served]:
 
 
 async def flood_until_gone(talker: ClientConnection, name: str, deadline: float) -> float:
-    """Talk (2,000 characters a message) until *name*'s leave notice arrives."""
+    """Talk (bursts of 2,000-character messages) until *name*'s leave notice arrives."""
     started = time.monotonic()
     text = "y" * 2000
     async with asyncio.timeout(deadline):
         while True:
-            await talker.send(json.dumps({"text": text}))
+            for _ in range(20):
+                await talker.send(json.dumps({"text": text}))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.02):
                     while True:

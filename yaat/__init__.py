@@ -22,6 +22,7 @@ from yaat.websockets import (
     WebSocket,
     WebSocketDecodeError,
     WebSocketDisconnect,
+    WebSocketEncodeError,
     WebSocketMessageTypeError,
     WebSocketStateError,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "WebSocketCloseEvent",
     "WebSocketDecodeError",
     "WebSocketDisconnect",
+    "WebSocketEncodeError",
     "WebSocketMessageTypeError",
     "WebSocketState",
     "WebSocketStateError",

@@ -8,7 +8,11 @@ defaults that are safer for WebSockets where uvicorn's are not:
   is refused by the server before it is inflated and buffered;
 - ``--timeout-graceful-shutdown``: 10 seconds instead of waiting for ever, so that on
   SIGTERM a client that never reads cannot keep the process (and ``on_shutdown``)
-  waiting.
+  waiting;
+- ``--ws auto``: ``yaat.uvicorn_protocol.BoundedWebSocketsProtocol``, uvicorn's own
+  websockets-sansio protocol with every close bounded in time, so that a client that
+  never reads is dropped and its handler told (naming an implementation, such as
+  ``--ws websockets-sansio``, gives uvicorn's own).
 
 An option given on the command line always wins.
 """
@@ -27,9 +31,14 @@ from yaat.constants import DEFAULT_MAX_MESSAGE_SIZE
 #: Seconds the server gives connections to close at SIGTERM before it cancels them.
 GRACEFUL_SHUTDOWN_TIMEOUT = 10
 
+#: What ``--ws auto`` (the default) serves WebSockets with: uvicorn's websockets-sansio
+#: protocol with every close bounded in time (``yaat.uvicorn_protocol``).
+BOUNDED_PROTOCOL = "yaat.uvicorn_protocol:BoundedWebSocketsProtocol"
+
 EPILOG = f"""yaat's defaults, where uvicorn's differ: --ws-max-size is the app's largest
 max_message_size ({DEFAULT_MAX_MESSAGE_SIZE} bytes unless the app says otherwise);
---timeout-graceful-shutdown is {GRACEFUL_SHUTDOWN_TIMEOUT} seconds."""
+--timeout-graceful-shutdown is {GRACEFUL_SHUTDOWN_TIMEOUT} seconds; --ws auto is
+{BOUNDED_PROTOCOL}, uvicorn's websockets-sansio with every close bounded in time."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +109,8 @@ def run(arguments: Sequence[str]) -> int:
         for name, value in defaults.items():
             if context.get_parameter_source(name) is ParameterSource.DEFAULT:
                 context.params[name] = value
+        if context.params["ws"] == "auto":
+            context.params["ws"] = BOUNDED_PROTOCOL
         command.invoke(context)
     return 0
 

@@ -72,7 +72,13 @@ def close_reason_problem(reason: object) -> str | None:
     """
     if not isinstance(reason, str):
         return f"close reason must be a str, got {type(reason).__name__}"
-    size = len(reason.encode("utf-8"))
+    try:
+        size = len(reason.encode("utf-8"))
+    except UnicodeEncodeError as error:
+        return (
+            f"close reason has a lone surrogate {reason[error.start]!r} at index "
+            f"{error.start}, which UTF-8 cannot encode: replace it"
+        )
     if size > MAX_CLOSE_REASON_BYTES:
         return (
             f"close reason is {size} UTF-8 bytes; a close frame carries at most "

@@ -52,6 +52,7 @@ from yaat.websockets import (
     WebSocket,
     WebSocketDisconnect,
     WebSocketStateError,
+    check_text,
     encode_json,
 )
 
@@ -63,6 +64,9 @@ EVICTION = (int(WebSocketCloseEvent.TRY_AGAIN_LATER), "try again later")
 #: How long a send must have waited for a full queue to count: the socket is stalled.
 #: A send to a socket that takes data returns in microseconds (granian: a loop turn).
 STALLED = 0.5
+#: How long an evicted member's send under way may still wait before its close is sent
+#: beside it, instead of after it.
+CLOSE_AFTER = 2.0
 # What a WebSocket state error names as the call: a room's send, not the handler's.
 _CALL = "a room's send"
 
@@ -156,8 +160,9 @@ class Member:
             waiter.set_result(None)
 
     def _failed(self, error: BaseException) -> None:
-        if isinstance(error, OSError):  # from the server's send: the client is gone
-            error = self.websocket._peer_gone()
+        if self.removed is not None and isinstance(error, Exception):
+            return  # the send under way of a member already removed: nothing to report
+        error = self.websocket._send_failure(error)  # the server's word: the client is gone?
         if isinstance(error, WebSocketDisconnect):
             self.rooms.remove(self, "the client is gone")
         elif isinstance(error, WebSocketStateError):
@@ -413,6 +418,16 @@ class Rooms:
         logger.warning("room %r: removing a member that fell behind: %s", member.room, reason)
         member.evicted = True
         self.remove(member, reason)
+        if member.sending_since is not None:
+            self._spawn(self._close_if_stuck(member))
+
+    async def _close_if_stuck(self, member: Member) -> None:
+        """Close an evicted member beside its send under way, if that send still waits
+        after :data:`CLOSE_AFTER`: the peer may never read, and the close must not wait
+        for it (a server bounds the close's flush: ``yaat run`` does)."""
+        await asyncio.sleep(CLOSE_AFTER)
+        if member.sending_since is not None:
+            await member._close_evicted()
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -443,6 +458,7 @@ class Rooms:
                 f"publish_text() takes a str, got {type(data).__name__}: "
                 "use publish_bytes() for binary data or publish_json() for objects"
             )
+        check_text("publish_text()", data)
         await self._publish(room, data)
 
     async def publish_bytes(self, room: str, data: bytes) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from yaat.constants import DEFAULT_MAX_MESSAGE_SIZE
+from yaat.constants import DEFAULT_MAX_MESSAGE_SIZE, WebSocketCloseEvent
 from yaat.origins import OriginPolicy
 from yaat.protocol import WebSocketState
 from yaat.requests import Request
@@ -217,15 +217,17 @@ class Endpoint:
             await self.handler(websocket, **self._keywords(params))
         except WebSocketDisconnect:
             # The client left; that is how WebSocket handlers normally end.
-            await websocket.close()
+            await websocket._handler_returned()
         except Exception:
-            if websocket.application_state is WebSocketState.CONNECTED:
-                await _close_quietly(websocket, 1011)
+            if websocket.application_state is not WebSocketState.CONNECTING:
+                # The handler's own exception matters more than a failure to close.
+                with contextlib.suppress(Exception):
+                    await websocket._handler_returned(WebSocketCloseEvent.INTERNAL_ERROR)
             raise
         else:
             # A handler that returns while connected closes cleanly; one that returns
             # before accept() refused the connection, which close() turns into a 403.
-            await websocket.close()
+            await websocket._handler_returned()
 
     async def serve_http(
         self, scope: Scope, receive: Receive, send: Send, params: dict[str, Any]
@@ -240,12 +242,6 @@ class Endpoint:
 
     def _keywords(self, params: dict[str, Any]) -> dict[str, Any]:
         return {name: params[name] for name in self.keywords if name in params}
-
-
-async def _close_quietly(websocket: WebSocket, code: int) -> None:
-    # The handler's own exception matters more than a failure to close after it.
-    with contextlib.suppress(Exception):
-        await websocket.close(code)
 
 
 def _name(handler: Callable[..., Any]) -> str:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from functools import cached_property
 from typing import Any, Literal
@@ -67,6 +68,9 @@ _STATE_ADVICE: dict[tuple[str, WebSocketState], tuple[str, str]] = {
     ),
 }
 
+
+#: What uvicorn's ``RuntimeError`` says for a send after a close the app did not send.
+SERVER_ALREADY_CLOSED = "after sending 'websocket.close'"
 
 _CONNECTED = WebSocketState.CONNECTED
 _DISCONNECTED = WebSocketState.DISCONNECTED
@@ -136,14 +140,61 @@ class WebSocketMessageTypeError(TypeError):
 
 
 class WebSocketDecodeError(ValueError):
-    """A message that could not be decoded; ``data`` holds it as it arrived."""
+    """A message that could not be decoded; ``data`` holds it as it arrived.
 
-    def __init__(self, call: str, data: str | bytes, problem: str) -> None:
+    ``close_code`` is the code that answers it: 1007 (invalid payload data) for bytes
+    that are not UTF-8 or JSON text with a lone surrogate, 1003 (unsupported data) for
+    what is not JSON.
+    """
+
+    def __init__(
+        self,
+        call: str,
+        data: str | bytes,
+        problem: str,
+        close_code: int = WebSocketCloseEvent.UNSUPPORTED_DATA,
+    ) -> None:
         self.call = call
         self.data = data
         self.problem = problem
+        self.close_code = int(close_code)
         kind = f"{len(data)} bytes" if isinstance(data, bytes) else f"{len(data)} characters"
         super().__init__(f"{call} could not decode the message ({kind}): {problem}")
+
+
+class WebSocketEncodeError(ValueError):
+    """Text that UTF-8 cannot encode (a lone surrogate), refused before any send.
+
+    >>> check_text("send_text()", "ok \\ud800")
+    Traceback (most recent call last):
+    ...
+    yaat.websockets.WebSocketEncodeError: send_text() got text that UTF-8 cannot encode: a lone surrogate '\\ud800' at index 3 of 4 characters; such text comes from json.loads('"\\\\ud800"') or a 'surrogateescape' decode: refuse it where it came in (receive_json() does), or replace it with text.encode("utf-8", "replace").decode()
+
+    ``text`` is what was refused.
+    """
+
+    def __init__(self, call: str, text: str, error: UnicodeEncodeError) -> None:
+        self.call = call
+        self.text = text
+        surrogate = text[error.start]
+        super().__init__(
+            f"{call} got text that UTF-8 cannot encode: a lone surrogate "
+            f"{surrogate!r} at index {error.start} of {len(text)} characters; such text "
+            """comes from json.loads('"\\\\ud800"') or a 'surrogateescape' decode: refuse """
+            "it where it came in (receive_json() does), or replace it with "
+            'text.encode("utf-8", "replace").decode()'
+        )
+
+
+def check_text(call: str, text: str) -> None:
+    """Refuse text that cannot become a text frame, whoever built it: a server would fail
+    to encode it, and the connection (or a room's member) with it."""
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise WebSocketEncodeError(call, text, error) from None
 
 
 class ASGISpecVersionError(RuntimeError):
@@ -161,22 +212,39 @@ def encode_json(call: str, data: Any, mode: object) -> tuple[str, str | bytes]:
     """``("text", str)`` or ``("bytes", UTF-8 bytes)``: *data* as compact JSON for *mode*."""
     _check_mode(call, mode)
     encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    check_text(call, encoded)
     return ("text", encoded) if mode == "text" else ("bytes", encoded.encode("utf-8"))
+
+
+# A JSON escape of a surrogate: only then can json.loads() return a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 
 
 def decode_json(call: str, data: str | bytes) -> Any:
     """Parse a JSON message, text or UTF-8 bytes; ``WebSocketDecodeError`` keeps *data*."""
+    invalid = WebSocketCloseEvent.INVALID_FRAME_PAYLOAD_DATA
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise WebSocketDecodeError(call, data, f"not valid UTF-8 ({exc.reason})") from exc
+            problem = f"not valid UTF-8 ({exc.reason})"
+            raise WebSocketDecodeError(call, data, problem, invalid) from exc
     else:
         text = data
     try:
-        return json.loads(text)
+        parsed = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise WebSocketDecodeError(call, data, f"not valid JSON ({exc})") from exc
+    if _SURROGATE_ESCAPE.search(text) is not None:
+        try:
+            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            problem = (
+                f"a lone surrogate {exc.object[exc.start]!r} in a JSON string: not Unicode "
+                "text, and no server could send it on"
+            )
+            raise WebSocketDecodeError(call, data, problem, invalid) from None
+    return parsed
 
 
 def _check_mode(call: str, mode: object) -> None:
@@ -227,6 +295,7 @@ class WebSocket(HTTPConnection):
         #: connection with 1009 before it is parsed, and raises WebSocketDisconnect(1009).
         self.max_message_size = max_message_size
         self._closed_itself = False  # whether the handler called close()
+        self._close_sent: tuple[int, str] | None = None  # the close the app sent
 
     # -- connection data (url, headers, query_params, ... come from HTTPConnection) ---
 
@@ -312,8 +381,24 @@ class WebSocket(HTTPConnection):
         """Send; a server that reports the peer gone (``OSError``, spec 2.4) means 1006."""
         try:
             await self._send(message)
-        except OSError as exc:
-            raise self._peer_gone() from exc
+        except (OSError, RuntimeError) as exc:
+            raise self._send_failure(exc) from exc
+
+    def _send_failure(self, error: BaseException) -> BaseException:
+        """What a failed send of the server's raises: ``WebSocketDisconnect`` when the
+        server says the connection is over, else the error as it is.
+
+        ASGI 2.4 says ``OSError``.  uvicorn raises ``RuntimeError`` instead when it had
+        closed the connection itself (1009, 1007, 1002, a keepalive timeout) before the
+        app read the disconnect: the app never closed it, so the peer is gone for it.
+        """
+        if isinstance(error, OSError) or (
+            isinstance(error, RuntimeError)
+            and self.application_state is _CONNECTED
+            and SERVER_ALREADY_CLOSED in str(error)
+        ):
+            return self._peer_gone()
+        return error
 
     def _peer_gone(self) -> WebSocketDisconnect:
         """The server reports the peer gone: what every call raises from now on.
@@ -457,6 +542,22 @@ class WebSocket(HTTPConnection):
         if self.gone is None:
             self.gone = (code, reason)
 
+    async def _handler_returned(self, code: int = WebSocketCloseEvent.NORMAL_CLOSURE) -> None:
+        """The handler has ended: close for it (with *code* if it is still connected;
+        before accept, that denies), and the connection is over for every other task.
+
+        A send from another task (a connection manager, a room) then raises
+        ``WebSocketDisconnect`` with the client's close code, or the one sent: it is
+        no misuse of that task's, whoever closed.
+        """
+        if self.application_state is WebSocketState.CONNECTING:
+            await self.close()
+        elif self.application_state is _CONNECTED:
+            await self._close_on_behalf(code, "")
+        self._closed_itself = False
+        if self.gone is None:
+            self.gone = self._close_sent or (int(code), "")
+
     async def _close(self, code: int, reason: str) -> None:
         if self.application_state is WebSocketState.RESPONSE:
             raise WebSocketStateError("close()", self.application_state)
@@ -467,6 +568,7 @@ class WebSocket(HTTPConnection):
         message: Message = {"type": "websocket.close", "code": int(code)}
         if reason and self.spec_version >= (2, 3):
             message["reason"] = reason
+        self._close_sent = (int(code), reason)
         try:
             await self._send_message("close()", message)
         except WebSocketDisconnect:  # gone as we closed: closed all the same
@@ -481,6 +583,7 @@ class WebSocket(HTTPConnection):
                 f"send_text() takes a str, got {type(data).__name__}: "
                 "use send_bytes() for binary data"
             )
+        check_text("send_text()", data)
         await self._send_data("send_text()", {"type": "websocket.send", "text": data})
 
     async def send_bytes(self, data: bytes) -> None:
