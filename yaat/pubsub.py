@@ -7,6 +7,9 @@ A :class:`PubSub` takes payloads (``str`` or ``bytes``, already encoded) publish
 room and hands each one, once per process, to the ``deliver`` callback it was connected
 with; ``yaat.rooms.Rooms`` fans it out from there.  Pub/sub is at-most-once: a payload
 published while a process cannot be reached is lost for that process.
+
+It also keeps presence: who is in each room, in every process that shares it
+(``track()``, ``untrack()``, ``members()``).
 """
 
 from __future__ import annotations
@@ -14,26 +17,60 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import hashlib
 import logging
-from collections.abc import Callable
-from typing import Any
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from yaat.redis_connection import BatchedConnection
 
 logger = logging.getLogger("yaat.pubsub")
 
 Payload = str | bytes
 Deliver = Callable[[str, Payload], None]
 
+#: Publish ARGV[2] to KEYS[1] unless Redis's clock is past ARGV[1] (milliseconds):
+#: -1 then.  A message reported failed is refused by a Redis that resumes later.
+PUBLISH_BEFORE_DEADLINE = b"""
+local now = redis.call('TIME')
+if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[1]) then
+  return -1
+end
+return redis.call('PUBLISH', KEYS[1], ARGV[2])
+"""
+
 
 class PubSubUnavailable(ConnectionError):
-    """The pub/sub backend cannot be reached: the message was not published."""
+    """The backend cannot be reached: the message was not published, and no member
+    receives it after this is raised.
+
+    ``sent`` says whether it had been written to the backend.  When not, nobody ever
+    receives it.  When it had (Redis stopped answering as it was in flight), Redis
+    refuses it past its deadline (``RedisPubSub``), so a Redis that resumes does not
+    deliver it later; only if Redis ran it in the instant before it stopped answering
+    may members have received it before this was raised.
+    """
+
+    def __init__(self, message: str, *, sent: bool = False) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class PubSub(abc.ABC):
-    """A transport for room messages between the processes that serve a room."""
+    """A transport for room messages between the processes that serve a room, and the
+    record of who is in each room.
+
+    Presence is kept in this process by default (``MemoryPubSub``); a backend shared by
+    several processes overrides ``track()``, ``untrack()`` and ``members()``.
+    """
 
     async def connect(self, deliver: Deliver) -> None:
         """Start; every payload published to a subscribed room goes to *deliver*."""
         self._deliver = deliver
+        self._present: dict[str, dict[str, str]] = {}
 
     async def disconnect(self) -> None:
         """Stop, and release what was taken.  Nothing by default."""
@@ -50,6 +87,23 @@ class PubSub(abc.ABC):
     async def unsubscribe(self, room: str) -> None:
         """Stop receiving *room*'s payloads.  Nothing by default."""
         return None
+
+    def track(self, room: str, member: str, data: str) -> None:
+        """Record *member* (a key unique in this process) in *room*, described by *data*
+        (JSON text).  It returns at once: a backend writes it in the background."""
+        self._present.setdefault(room, {})[member] = data
+
+    def untrack(self, room: str, member: str) -> None:
+        """Forget *member* of *room*."""
+        present = self._present.get(room)
+        if present is not None:
+            present.pop(member, None)
+            if not present:
+                del self._present[room]
+
+    async def members(self, room: str) -> list[str]:
+        """The *data* of every member of *room*, in every process sharing this backend."""
+        return list(self._present.get(room, {}).values())
 
     _deliver: Deliver
 
@@ -68,10 +122,24 @@ class RedisPubSub(PubSub):
     """Redis pub/sub (the ``redis`` package's asyncio client): rooms across processes.
 
     ``url`` is a Redis URL such as ``redis://127.0.0.1:6379/0``.  ``connect()`` fails
-    with :class:`PubSubUnavailable`, naming the URL, when Redis cannot be reached.  If
-    Redis goes away later, ``publish()`` raises :class:`PubSubUnavailable` within
-    ``timeout`` seconds (the message is lost), members stay connected, and the listener
-    reconnects and subscribes again by itself, retrying every ``retry`` seconds at most.
+    with :class:`PubSubUnavailable`, naming the URL, when Redis cannot be reached.
+
+    Two connections: one subscribed (the listener), one for every other command,
+    written in batches (``yaat.redis_connection``), so a thousand publishes in flight
+    take one connection, not a thousand.  If Redis goes away or stops answering,
+    ``publish()`` raises :class:`PubSubUnavailable` within ``timeout`` seconds, and no
+    member receives that message afterwards: it was never sent, or it carries a
+    deadline past which Redis refuses it (a paused Redis that resumes).  Nothing is
+    retried.  Members stay connected, and the listener reconnects and subscribes again
+    by itself, every ``retry`` seconds; a silent listener is checked with a PING every
+    ``timeout`` seconds.  The outage is logged once (WARNING), and so is the recovery
+    (INFO).
+
+    Presence: each member is a field of the room's hash ``<key_prefix>presence:<room>``,
+    named after its process, and each process refreshes ``<key_prefix>process:<id>``
+    every ``heartbeat`` seconds, expiring after three.  ``members()`` leaves out (and
+    deletes) the members of processes whose key has expired: a process that died is
+    forgotten within ``3 * heartbeat`` seconds.
     """
 
     def __init__(
@@ -79,33 +147,49 @@ class RedisPubSub(PubSub):
         url: str,
         *,
         channel_prefix: str = "yaat:rooms:",
+        key_prefix: str = "yaat:",
         timeout: float = 2.0,
         retry: float = 1.0,
+        heartbeat: float = 5.0,
     ) -> None:
         self.url = url
         self.channel_prefix = channel_prefix
+        self.key_prefix = key_prefix
         self.timeout = timeout
         self.retry = retry
+        self.heartbeat = heartbeat
+        #: This process's name in presence keys.
+        self.process_id = uuid.uuid4().hex[:16]
+        self._script_sha = hashlib.sha1(PUBLISH_BEFORE_DEADLINE).hexdigest()
+        self._clock_offset = 0.0  # Redis's clock less this process's, in seconds
         self._client: Any = None
         self._pubsub: Any = None
-        self._listener: asyncio.Task[None] | None = None
-        self._unavailable: tuple[type[BaseException], ...] = ()
+        self._commands: BatchedConnection | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._rooms: set[str] = set()
         self._confirmed: dict[str, asyncio.Future[None]] = {}
+        self._down: set[str] = set()
+        self._down_since = 0.0
         #: Whether the listener is connected now (False while Redis is away).
         self.listening = False
 
     def _channel(self, room: str) -> str:
         return self.channel_prefix + room
 
+    def _presence_key(self, room: str) -> str:
+        return f"{self.key_prefix}presence:{room}"
+
+    def _process_key(self, process: str) -> str:
+        return f"{self.key_prefix}process:{process}"
+
     async def connect(self, deliver: Deliver) -> None:
         try:
             import redis.asyncio as redis
         except ImportError as exc:  # pragma: no cover - the extra says so
             raise RuntimeError("RedisPubSub needs redis: pip install 'yaat[redis]'") from exc
+        from yaat.redis_connection import BatchedConnection
+
         await super().connect(deliver)
-        # What a publish raises when Redis is away: the socket's errors and redis-py's.
-        self._unavailable = (OSError, TimeoutError, redis.RedisError)
         self._client = redis.from_url(
             self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
         )
@@ -114,15 +198,33 @@ class RedisPubSub(PubSub):
         except Exception as exc:
             await self._client.aclose()
             raise PubSubUnavailable(f"cannot reach Redis at {self.url}: {exc}") from exc
+        self._commands = BatchedConnection(
+            self.url,
+            timeout=self.timeout,
+            on_connect=self._restore,
+            on_connected=self._restored,
+            health=lambda healthy, why: self._health("publishing", healthy, why),
+        )
+        self._commands.start()
         self._pubsub = self._client.pubsub()
-        self._listener = asyncio.get_running_loop().create_task(self._listen())
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._listen()), loop.create_task(self._beat())]
 
     async def disconnect(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.cancel()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await listener
+                await task
+        if self._commands is not None:
+            # Leave presence now; if Redis does not answer, the heartbeat key expires.
+            for room, members in self._present.items():
+                fields = [f"{self.process_id}:{member}" for member in members]
+                self._commands.send(b"HDEL", self._presence_key(room), *fields)
+            with contextlib.suppress(PubSubUnavailable):
+                await self._commands.call(b"DEL", self._process_key(self.process_id))
+            await self._commands.stop()
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
@@ -130,22 +232,48 @@ class RedisPubSub(PubSub):
             with contextlib.suppress(Exception):
                 await self._client.aclose()
 
+    def _connection(self) -> BatchedConnection:
+        if self._commands is None:
+            raise PubSubUnavailable(f"RedisPubSub({self.url!r}) is not connected")
+        return self._commands
+
     async def publish(self, room: str, payload: Payload) -> None:
+        """Publish, or raise :class:`PubSubUnavailable` within ``timeout`` seconds.
+
+        The message carries a deadline, ``timeout`` seconds from now on Redis's clock
+        (less a tenth, for the error in reading that clock), and Redis publishes it
+        only before that deadline: what is reported failed is not delivered later,
+        even by a Redis that was paused and resumes.
+        """
         data = (b"t" + payload.encode("utf-8")) if isinstance(payload, str) else b"b" + payload
+        deadline = int((time.time() + self._clock_offset + self.timeout * 0.9) * 1000)
+        channel = self._channel(room)
         try:
-            await asyncio.wait_for(self._client.publish(self._channel(room), data), self.timeout)
-        except self._unavailable as exc:
+            published = await self._connection().call(
+                b"EVALSHA", self._script_sha, 1, channel, deadline, data
+            )
+        except PubSubUnavailable as exc:
+            sent = exc.sent
+            why = f"{exc}; Redis refuses it past its deadline" if sent else str(exc)
+            raise PubSubUnavailable(f"cannot publish to room {room!r}: {why}", sent=sent) from None
+        if published == -1:
             raise PubSubUnavailable(
-                f"cannot publish to room {room!r}: Redis at {self.url} is unreachable "
-                f"({type(exc).__name__}: {exc}); pub/sub is at-most-once, so this message "
-                "is lost"
-            ) from exc
+                f"cannot publish to room {room!r}: Redis at {self.url} took it after its "
+                f"deadline ({self.timeout:g} s): not published",
+                sent=True,
+            )
 
     async def subscribe(self, room: str) -> None:
-        """Subscribe, and return once Redis confirms it: a publish after this arrives."""
+        """Subscribe, and return once Redis confirms it: a publish after this arrives.
+
+        While the listener knows Redis is away, return at once: it subscribes again to
+        every room when Redis is back.
+        """
         if room in self._rooms:
             return
         self._rooms.add(room)
+        if "listening" in self._down:
+            return
         confirmed = self._confirmed[room] = asyncio.get_running_loop().create_future()
         try:
             await asyncio.wait_for(self._pubsub.subscribe(self._channel(room)), self.timeout)
@@ -161,31 +289,147 @@ class RedisPubSub(PubSub):
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._pubsub.unsubscribe(self._channel(room)), self.timeout)
 
+    # -- presence -------------------------------------------------------------------------
+
+    def track(self, room: str, member: str, data: str) -> None:
+        super().track(room, member, data)
+        field = f"{self.process_id}:{member}"
+        self._connection().send(b"HSET", self._presence_key(room), field, data)
+
+    def untrack(self, room: str, member: str) -> None:
+        super().untrack(room, member)
+        field = f"{self.process_id}:{member}"
+        self._connection().send(b"HDEL", self._presence_key(room), field)
+
+    async def members(self, room: str) -> list[str]:
+        """Every process's members of *room*: this one's as it knows them, the others'
+        from Redis, less those of processes that died."""
+        commands = self._connection()
+        key = self._presence_key(room)
+        fields = await commands.call(b"HGETALL", key)
+        others: dict[str, list[tuple[bytes, bytes]]] = {}
+        for field, data in zip(fields[::2], fields[1::2], strict=True):
+            process = field.split(b":", 1)[0].decode("ascii", "replace")
+            if process != self.process_id:
+                others.setdefault(process, []).append((field, data))
+        present = list(self._present.get(room, {}).values())
+        if others:
+            names = list(others)
+            alive = await commands.call(b"MGET", *map(self._process_key, names))
+            dead: list[bytes] = []
+            for process, beat in zip(names, alive, strict=True):
+                entries = others[process]
+                if beat is None:
+                    dead += [field for field, _ in entries]
+                else:
+                    present += [data.decode("utf-8") for _, data in entries]
+            if dead:
+                commands.send(b"HDEL", key, *dead)
+        return present
+
+    def _restore(self) -> Iterable[tuple[bytes | str | int, ...]]:
+        """What Redis must hold for this process: the publishing script, its heartbeat
+        and its members.  Written first on every new connection (Redis may have
+        restarted empty), after asking Redis's clock."""
+        yield (b"TIME",)
+        yield (b"SCRIPT", b"LOAD", PUBLISH_BEFORE_DEADLINE)
+        ttl = str(int(self.heartbeat * 3000))
+        yield (b"SET", self._process_key(self.process_id), b"1", b"PX", ttl)
+        for room, members in self._present.items():
+            pairs = [
+                part
+                for member, data in members.items()
+                for part in (f"{self.process_id}:{member}", data)
+            ]
+            yield (b"HSET", self._presence_key(room), *pairs)
+
+    def _restored(self, replies: list[Any]) -> None:
+        """Redis's clock, against this process's: deadlines are set on Redis's."""
+        seconds, microseconds = replies[0]
+        self._clock_offset = int(seconds) + int(microseconds) / 1e6 - time.time()
+
+    async def _beat(self) -> None:
+        """Refresh this process's key; if it had expired (the process stalled), others
+        may have deleted its members: write them again."""
+        commands = self._connection()
+        ttl = str(int(self.heartbeat * 3000))
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            key = self._process_key(self.process_id)
+            try:
+                self._restored([await commands.call(b"TIME")])  # clocks drift apart
+                previous = await commands.call(b"SET", key, b"1", b"PX", ttl, b"GET")
+            except PubSubUnavailable:
+                continue
+            except Exception as exc:  # pragma: no cover - a Redis before 6.2
+                logger.warning("presence heartbeat failed: %s", exc)
+                continue
+            if previous is None:
+                for command in list(self._restore())[1:]:
+                    commands.send(*command)
+
+    # -- health ---------------------------------------------------------------------------
+
+    def _health(self, part: str, healthy: bool, why: str) -> None:
+        """One line when Redis goes away (WARNING), one when it is back (INFO)."""
+        loop = asyncio.get_running_loop()
+        if healthy:
+            if part in self._down:
+                self._down.discard(part)
+                if not self._down:
+                    took = loop.time() - self._down_since
+                    logger.info("Redis at %s is back after %.1f s", self.url, took)
+        elif part not in self._down:
+            if not self._down:
+                self._down_since = loop.time()
+                logger.warning(
+                    "Redis at %s went away (%s): publishing fails and other processes' "
+                    "messages are not heard until it is back; retrying every %g s",
+                    self.url,
+                    why,
+                    self.retry,
+                )
+            self._down.add(part)
+
+    # -- the listener ---------------------------------------------------------------------
+
     async def _listen(self) -> None:
-        """Read pub/sub messages for ever; after a failure, reconnect and resubscribe."""
+        """Read pub/sub messages for ever; after a failure, reconnect and resubscribe.
+
+        A silence of ``timeout`` seconds is answered with a PING, and a PING left
+        unanswered for as long means the connection is dead (a paused Redis, a
+        partition): it is replaced.
+        """
+        pinged = False
         while True:
             try:
                 if self._rooms and not self._pubsub.subscribed:
                     channels = [self._channel(room) for room in self._rooms]
                     await self._pubsub.subscribe(*channels)
+                    pinged = False
                 if not self._pubsub.subscribed:
                     await asyncio.sleep(0.05)  # nothing to read until a room is joined
                     continue
                 message = await self._pubsub.get_message(timeout=self.timeout)
+                if message is None:
+                    if pinged:
+                        raise TimeoutError(f"no answer to a PING within {self.timeout:g} s")
+                    await self._pubsub.ping()
+                    pinged = True
+                    continue
+                pinged = False
                 if not self.listening:
                     self.listening = True
-                    logger.info("listening to Redis at %s", self.url)
-                if message is not None:
-                    self._handle(message)
-                    # Buffered messages are read without suspending: let the members'
-                    # senders, and every other task, run between two deliveries.
-                    await asyncio.sleep(0)
+                    self._health("listening", True, "")
+                self._handle(message)
+                # Buffered messages are read without suspending: let the members'
+                # senders, and every other task, run between two deliveries.
+                await asyncio.sleep(0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if self.listening:
-                    logger.warning("Redis at %s went away (%s): reconnecting", self.url, exc)
                 self.listening = False
+                self._health("listening", False, f"{type(exc).__name__}: {exc}")
                 await self._reconnect()
 
     async def _reconnect(self) -> None:
@@ -197,9 +441,11 @@ class RedisPubSub(PubSub):
 
     def _handle(self, message: dict[str, Any]) -> None:
         # Only this object's own channels arrive here: its connection subscribed to them.
+        kind = message.get("type")
+        if kind == "pong":
+            return
         channel: bytes = message["channel"]
         room = channel.decode("utf-8", "replace")[len(self.channel_prefix) :]
-        kind = message.get("type")
         if kind == "subscribe":
             confirmed = self._confirmed.get(room)
             if confirmed is not None and not confirmed.done():

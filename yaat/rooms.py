@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Generator
@@ -84,6 +86,8 @@ class Member:
         "_task",
         "_waiter",
         "evicted",
+        "key",
+        "presence",
         "queue",
         "removed",
         "room",
@@ -92,10 +96,16 @@ class Member:
         "websocket",
     )
 
-    def __init__(self, rooms: Rooms, room: str, websocket: WebSocket) -> None:
+    def __init__(
+        self, rooms: Rooms, room: str, websocket: WebSocket, presence: Any = None, key: str = ""
+    ) -> None:
         self.rooms = rooms
         self.room = room
         self.websocket = websocket
+        #: What ``rooms.presence(room)`` lists for this member (given to ``join()``).
+        self.presence = presence
+        #: Its name in the backend's presence record: unique in this process.
+        self.key = key
         #: Messages published to the room and not yet sent to this member.
         self.queue: deque[Message] = deque()
         self.removed: str | None = None
@@ -283,7 +293,9 @@ class Rooms:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rooms: dict[str, dict[Member, None]] = {}
         self._subscribed: set[str] = set()
-        self._subscriptions = asyncio.Lock()
+        # One lock per room being subscribed or unsubscribed, and how many wait on it.
+        self._subscriptions: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._keys = itertools.count()
         self._watchdog: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -308,7 +320,7 @@ class Rooms:
         await self.pubsub.connect(self._deliver)
         self.connected = True
         self._loop = loop
-        self._subscriptions = asyncio.Lock()
+        self._subscriptions = {}
 
     async def _ready(self, call: str) -> None:
         """Connected in this event loop; the in-memory backend connects by itself."""
@@ -360,20 +372,27 @@ class Rooms:
     # -- membership -------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def join(self, room: str, websocket: WebSocket) -> AsyncIterator[Member]:
+    async def join(
+        self, room: str, websocket: WebSocket, *, presence: Any = None
+    ) -> AsyncIterator[Member]:
         """Be a member of *room* inside the ``async with`` block; leave at its end.
 
         The WebSocket must be accepted.  Once ``join()`` has entered, every message
-        published to the room (from this process or, through Redis, any other) reaches it.
-        Leaving drops what was queued for this member and not yet sent.
+        published to the room (from this process or, through Redis, any other) reaches it,
+        and :meth:`presence` lists *presence* (any JSON value, such as
+        ``{"name": "ada"}``) for it, in every process.  Leaving drops what was queued
+        for this member and not yet sent.  Joining a room this process already
+        subscribed to never waits on the backend.
         """
         if not isinstance(room, str) or not room:
             raise ValueError(f"rooms.join(): the room must be a non-empty str, got {room!r}")
         if websocket.application_state is not WebSocketState.CONNECTED:
             raise WebSocketStateError("rooms.join()", websocket.application_state)
+        _, described = encode_json("rooms.join(presence=...)", presence, "text")
         await self._ready("rooms.join()")
-        member = Member(self, room, websocket)
+        member = Member(self, room, websocket, presence, str(next(self._keys)))
         self._rooms.setdefault(room, {})[member] = None
+        self.pubsub.track(room, member.key, str(described))
         if self._watchdog is None:  # runs while there are members, and only then
             self._watchdog = asyncio.get_running_loop().create_task(self._watch())
         member._task = asyncio.get_running_loop().create_task(member._send_queued())
@@ -392,6 +411,22 @@ class Rooms:
         """How many members *room* has in this process."""
         return len(self._rooms.get(room, ()))
 
+    async def presence(self, room: str) -> list[Any]:
+        """What each member of *room* joined with (``join(..., presence=...)``), in
+        every process sharing the backend: who is in the room now.
+
+        >>> async def hello(websocket: WebSocket, room: str, name: str) -> None:
+        ...     async with rooms.join(room, websocket, presence={"name": name}):
+        ...         await websocket.send_json({"here": await rooms.presence(room)})
+
+        In memory, it is this process's members.  With Redis, it reads the room's
+        record (two commands, whatever the room's size); members of a process that
+        died are left out once its heartbeat has expired.  ``PubSubUnavailable`` if
+        the backend cannot be reached.
+        """
+        await self._ready("rooms.presence()")
+        return [json.loads(data) for data in await self.pubsub.members(room)]
+
     def remove(self, member: Member, reason: str) -> None:
         """Take *member* out of its room (idempotent), dropping what was queued for it."""
         if member.removed is not None:
@@ -399,8 +434,10 @@ class Rooms:
         member.removed = reason
         member.queue.clear()
         members = self._rooms.get(member.room)
-        if members is not None:
-            members.pop(member, None)
+        if members is not None and member in members:
+            members.pop(member)
+            if self.connected:
+                self.pubsub.untrack(member.room, member.key)
             if not members:
                 del self._rooms[member.room]
                 if self.connected and member.room in self._subscribed:
@@ -437,17 +474,30 @@ class Rooms:
     async def _sync_subscription(self, room: str) -> None:
         """Subscribe the backend to *room* while it has members here, and only then.
 
-        One at a time, so that concurrent joins and leaves of a room end in the right
-        state, and every ``join()`` returns after the subscription is confirmed.
+        One subscription change at a time per room, so that concurrent joins and leaves
+        of a room end in the right state, and every ``join()`` returns after the
+        subscription is confirmed.  Rooms do not wait on each other, and a room already
+        subscribed does not wait at all.
         """
-        async with self._subscriptions:
-            wanted = room in self._rooms and self.connected
-            if wanted and room not in self._subscribed:
-                await self.pubsub.subscribe(room)
-                self._subscribed.add(room)
-            elif not wanted and room in self._subscribed:
-                self._subscribed.discard(room)
-                await self.pubsub.unsubscribe(room)
+        if room in self._subscribed and room in self._rooms:
+            return
+        lock, waiting = self._subscriptions.get(room) or (asyncio.Lock(), 0)
+        self._subscriptions[room] = (lock, waiting + 1)
+        try:
+            async with lock:
+                wanted = room in self._rooms and self.connected
+                if wanted and room not in self._subscribed:
+                    await self.pubsub.subscribe(room)
+                    self._subscribed.add(room)
+                elif not wanted and room in self._subscribed:
+                    self._subscribed.discard(room)
+                    await self.pubsub.unsubscribe(room)
+        finally:
+            lock, waiting = self._subscriptions.get(room, (lock, 1))
+            if waiting == 1:
+                self._subscriptions.pop(room, None)
+            else:
+                self._subscriptions[room] = (lock, waiting - 1)
 
     # -- publishing -------------------------------------------------------------------
 
