@@ -214,9 +214,8 @@ class RedisPubSub(PubSub):
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:  # bounded: a cancellation can be lost in asyncio.wait_for (Python < 3.12)
+            await asyncio.wait(tasks, timeout=self.timeout)
         if self._commands is not None:
             # Leave presence now; if Redis does not answer, the heartbeat key expires.
             for room, members in self._present.items():
@@ -306,9 +305,11 @@ class RedisPubSub(PubSub):
         from Redis, less those of processes that died."""
         commands = self._connection()
         key = self._presence_key(room)
-        fields = await commands.call(b"HGETALL", key)
+        reply = await commands.call(b"HGETALL", key)
+        # A map (RESP3, or a parser that pairs it) or a flat list of fields and values.
+        pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2])
         others: dict[str, list[tuple[bytes, bytes]]] = {}
-        for field, data in zip(fields[::2], fields[1::2], strict=True):
+        for field, data in pairs:
             process = field.split(b":", 1)[0].decode("ascii", "replace")
             if process != self.process_id:
                 others.setdefault(process, []).append((field, data))

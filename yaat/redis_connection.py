@@ -79,6 +79,7 @@ class BatchedConnection:
         self._task: asyncio.Task[None] | None = None
         self._connection: Any = None
         self._pool: Any = None
+        self._stopping = False
 
     def start(self) -> None:
         """Start the writing task (in the running loop)."""
@@ -94,9 +95,12 @@ class BatchedConnection:
         """Stop writing; what is still queued fails as never sent."""
         task, self._task = self._task, None
         if task is not None:
+            # Both: a cancellation can be lost in asyncio.wait_for (Python < 3.12).
+            self._stopping = True
+            if self._wake is not None:
+                self._wake.set()
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait([task])
         self._fail_queued("the connection to Redis was closed")
         await self._drop()
         if self._pool is not None:
@@ -127,7 +131,7 @@ class BatchedConnection:
 
     async def _write_batches(self) -> None:
         assert self._wake is not None
-        while True:
+        while not self._stopping:
             if not self._queue:
                 self._wake.clear()
                 await self._wake.wait()
