@@ -4,22 +4,31 @@ Serve it with ``yaat run examples.chat:app`` and open http://127.0.0.1:8000/.  W
 ``YAAT_REDIS_URL=redis://127.0.0.1:6379/0`` in the environment, rooms go through Redis,
 so that several processes (``yaat run ... --port 8001``) share them.
 
-Each client sends ``{"text": ...}``; every member of the room receives
-``{"type": "message", "name": ..., "text": ...}``, and ``{"type": "join"|"leave",
-"name": ..., "room": ...}`` when someone arrives or goes.  A message that could not be
-delivered (Redis unreachable) is answered, to its sender only, with ``{"type": "error",
-"text": ...}``.  Anything but a JSON text message closes with 1003, a malformed one with
-1008, one over 16 KiB with 1009 before it is parsed.  A member that falls far behind is
-closed with 1013 (see ``yaat.rooms``).  Pages of other sites get HTTP 403 (``Origin``
-is checked: the same origin only).
+Each client sends ``{"text": ...}`` (at most 2,000 characters); every member of the room
+receives ``{"type": "message", "id": ..., "name": ..., "text": ...}``, and
+``{"type": "join"|"leave", "id": ..., "name": ..., "room": ...}`` when someone arrives or
+goes.  A newcomer then gets ``{"type": "members", "room": ..., "members": [{"id": ...,
+"name": ...}, ...]}``: everyone in the room, in every process (``Rooms.presence``).  A
+message that could not be delivered (Redis unreachable) is answered, to its sender
+only, with ``{"type": "error", "text": "not delivered: try again"}``: it is not
+delivered later either.
+
+What closes the connection: a binary message, or text that is not JSON, with 1003; JSON
+with a lone surrogate (``"\\ud800"``, which no server can send on) with 1007; a message
+that is not ``{"text": str}`` or is too long, with 1008; one over 16 KiB, with 1009
+before it is parsed.  A member that falls far behind is closed with 1013 (see
+``yaat.rooms``).  Pages of other sites get HTTP 403 (``Origin`` is checked: the same
+origin only).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import uuid
+from typing import Any
 
-from yaat import HTMLResponse, PubSubUnavailable, RedisPubSub, Request, Rooms, Yaat
+from yaat import HTMLResponse, PubSubUnavailable, RedisPubSub, Request, Response, Rooms, Yaat
 from yaat.constants import WebSocketCloseEvent
 from yaat.websockets import WebSocket, WebSocketDecodeError, WebSocketMessageTypeError
 
@@ -48,21 +57,38 @@ async def home(request: Request) -> HTMLResponse:
     return HTMLResponse(PAGE)
 
 
+@app.route("/favicon.ico")
+async def favicon(request: Request) -> Response:
+    return Response(FAVICON, media_type="image/svg+xml")
+
+
 # Pages of other sites are refused (the default: the same origin only), and so is a
 # message larger than the longest text, in JSON, could be.
 @app.websocket_route("/ws/{room}", max_message_size=MAX_MESSAGE_BYTES)
 async def chat(websocket: WebSocket, room: str) -> None:
     name = websocket.query_params.get("name", "anonymous")[:MAX_NAME] or "anonymous"
+    me = {"id": uuid.uuid4().hex[:12], "name": name}
     await websocket.accept()
-    async with rooms.join(room, websocket):
-        await notify(room, {"type": "join", "name": name, "room": room})
+    async with rooms.join(room, websocket, presence=me):
+        await notify(room, {"type": "join", **me, "room": room})
         try:
-            await converse(websocket, room, name)
+            await websocket.send_json(
+                {"type": "members", "room": room, "members": await present(room, me)}
+            )
+            await converse(websocket, room, me)
         finally:
-            await notify(room, {"type": "leave", "name": name, "room": room})
+            await notify(room, {"type": "leave", **me, "room": room})
 
 
-async def converse(websocket: WebSocket, room: str, name: str) -> None:
+async def present(room: str, me: dict[str, str]) -> list[Any]:
+    """Everyone in *room*, in every process; only this member while Redis is away."""
+    try:
+        return await rooms.presence(room)
+    except PubSubUnavailable:
+        return [me]
+
+
+async def converse(websocket: WebSocket, room: str, me: dict[str, str]) -> None:
     """Publish what the member says, until it leaves or breaks the protocol."""
     try:
         async for data in websocket.iter_json():
@@ -71,7 +97,7 @@ async def converse(websocket: WebSocket, room: str, name: str) -> None:
                 await websocket.close(WebSocketCloseEvent.POLICY_VIOLATION, "bad message")
                 return
             try:
-                await rooms.publish_json(room, {"type": "message", "name": name, "text": text})
+                await rooms.publish_json(room, {"type": "message", **me, "text": text})
             except PubSubUnavailable:
                 await websocket.send_json({"type": "error", "text": "not delivered: try again"})
     except WebSocketDecodeError as error:  # 1007 for a lone surrogate, 1003 for not JSON
@@ -88,54 +114,145 @@ async def notify(room: str, notice: dict[str, str]) -> None:
         logger.warning("%s notice not delivered: %s", notice["type"], error)
 
 
+FAVICON = b"""<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">\
+<rect width="16" height="12" rx="3" fill="#2a6"/><path d="M4 12v4l4-4z" fill="#2a6"/></svg>"""
+
 PAGE = """<!doctype html>
 <html lang="en">
 <meta charset="utf-8">
 <title>yaat chat</title>
+<link rel="icon" href="/favicon.ico" type="image/svg+xml">
 <style>
-  body { font: 16px system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; }
-  #log { border: 1px solid #ccc; height: 20rem; overflow-y: auto; padding: .5rem; }
+  body { font: 16px system-ui, sans-serif; max-width: 48rem; margin: 2rem auto; }
+  main { display: flex; gap: 1rem; }
+  #log { flex: 1; border: 1px solid #ccc; height: 20rem; overflow-y: auto; padding: .5rem; }
+  #members { width: 10rem; border: 1px solid #ccc; padding: .5rem; margin: 0; list-style: none; }
+  #members:before { content: "In the room"; display: block; font-weight: bold; }
   .notice { color: #777; font-style: italic; }
+  #state { color: #555; }
+  #state[data-state="connected"] { color: #2a6; }
+  #count[data-full] { color: #c33; }
 </style>
 <h1>yaat chat</h1>
 <form id="join">
   <input id="room" value="lobby" aria-label="room"> <input id="name" placeholder="your name" aria-label="name">
   <button>Join</button>
 </form>
-<div id="log" aria-live="polite"></div>
-<form id="say"><input id="text" autocomplete="off" aria-label="message" disabled> <button disabled>Send</button></form>
+<p id="state" role="status" data-state="idle">Not connected: choose a room and join.</p>
+<main>
+  <div id="log" aria-live="polite"></div>
+  <ul id="members" aria-label="members"></ul>
+</main>
+<form id="say">
+  <input id="text" autocomplete="off" aria-label="message" maxlength="__MAX_TEXT__" size="50" disabled>
+  <button disabled>Send</button> <span id="count">0/__MAX_TEXT__</span>
+</form>
 <script>
-let socket = null;
-const log = document.getElementById("log");
+const MAX_TEXT = __MAX_TEXT__;
+// What a close code means, in words: https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1
+const CLOSES = {
+  1000: "the connection was closed",
+  1001: "the server is going away",
+  1003: "the server refused a message it cannot take",
+  1006: "the connection was lost",
+  1007: "the server refused a message with invalid text",
+  1008: "the server refused a message",
+  1009: "the message was too long",
+  1011: "the server had an error",
+  1012: "the server is restarting",
+  1013: "you fell behind the room",
+};
+let socket = null, wanted = null, attempt = 0, timer = null;
+const members = new Map();  // id -> name
+const $ = (id) => document.getElementById(id);
 function show(text, notice) {
   const line = document.createElement("div");
   line.textContent = text;
   if (notice) line.className = "notice";
-  log.append(line);
-  log.scrollTop = log.scrollHeight;
+  $("log").append(line);
+  $("log").scrollTop = $("log").scrollHeight;
 }
-document.getElementById("join").onsubmit = (event) => {
-  event.preventDefault();
-  if (socket) socket.close();
-  const room = encodeURIComponent(document.getElementById("room").value || "lobby");
-  const name = encodeURIComponent(document.getElementById("name").value || "anonymous");
+function state(kind, text) {
+  $("state").dataset.state = kind;
+  $("state").textContent = text;
+  const open = kind === "connected";
+  document.querySelectorAll("#say input, #say button").forEach((e) => (e.disabled = !open));
+  if (open) count();
+}
+function list() {
+  const ul = $("members");
+  ul.replaceChildren(...[...members.values()].sort().map((name) => {
+    const li = document.createElement("li");
+    li.textContent = name;
+    return li;
+  }));
+}
+function count() {
+  const length = $("text").value.length;
+  $("count").textContent = `${length}/${MAX_TEXT}`;
+  $("count").toggleAttribute("data-full", length >= MAX_TEXT);
+  $("say").querySelector("button").disabled = socket?.readyState !== WebSocket.OPEN || length === 0 || length > MAX_TEXT;
+}
+function connect() {
+  clearTimeout(timer);
+  const { room, name } = wanted;
+  state("connecting", `Connecting to ${room}…`);
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}/ws/${room}?name=${name}`);
-  socket.onopen = () => document.querySelectorAll("#say *").forEach((e) => (e.disabled = false));
-  socket.onmessage = (event) => {
+  const url = `${scheme}://${location.host}/ws/${encodeURIComponent(room)}?name=${encodeURIComponent(name)}`;
+  const ws = socket = new WebSocket(url);
+  ws.onopen = () => {
+    attempt = 0;
+    state("connected", `Connected to ${room} as ${name}.`);
+  };
+  ws.onmessage = (event) => {
     const data = JSON.parse(event.data);
     if (data.type === "message") show(`${data.name}: ${data.text}`);
     else if (data.type === "error") show(data.text, true);
-    else show(`${data.name} ${data.type === "join" ? "joined" : "left"} ${data.room}`, true);
+    else if (data.type === "members") {
+      members.clear();
+      data.members.forEach((m) => members.set(m.id, m.name));
+      list();
+    } else {
+      if (data.type === "join") members.set(data.id, data.name);
+      else members.delete(data.id);
+      list();
+      show(`${data.name} ${data.type === "join" ? "joined" : "left"} ${data.room}`, true);
+    }
   };
-  socket.onclose = (event) => show(`disconnected (${event.code}${event.reason ? ": " + event.reason : ""})`, true);
-};
-document.getElementById("say").onsubmit = (event) => {
+  ws.onclose = (event) => {
+    if (ws !== socket) return;  // a socket this page replaced
+    members.clear();
+    list();
+    const why = CLOSES[event.code] || `the connection closed (${event.code})`;
+    if (event.code === 1008 || event.code === 1009 || event.code === 1007 || event.code === 1003) {
+      state("closed", `Disconnected: ${why}. Join again to reconnect.`);
+      return;
+    }
+    // Back off: 1, 2, 4, 8, 16 then 30 s at most, with jitter so a restart is not a stampede.
+    const delay = Math.min(30, 2 ** attempt) * (0.5 + Math.random() / 2);
+    attempt += 1;
+    state("reconnecting", `Disconnected: ${why}. Reconnecting in ${Math.ceil(delay)} s…`);
+    timer = setTimeout(connect, delay * 1000);
+  };
+}
+$("join").onsubmit = (event) => {
   event.preventDefault();
-  const input = document.getElementById("text");
-  if (socket && input.value) socket.send(JSON.stringify({ text: input.value }));
-  input.value = "";
+  wanted = { room: $("room").value || "lobby", name: $("name").value || "anonymous" };
+  attempt = 0;
+  const old = socket;
+  socket = null;
+  if (old) old.close();
+  connect();
+};
+$("text").oninput = count;
+$("say").onsubmit = (event) => {
+  event.preventDefault();
+  const text = $("text").value;
+  if (!socket || socket.readyState !== WebSocket.OPEN || !text || text.length > MAX_TEXT) return;
+  socket.send(JSON.stringify({ text }));
+  $("text").value = "";
+  count();
 };
 </script>
 </html>
-"""
+""".replace("__MAX_TEXT__", str(MAX_TEXT))

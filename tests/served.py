@@ -62,9 +62,11 @@ async def served(
     env: Mapping[str, str] | None = None,
     start_timeout: float = 15.0,
     stop_timeout: float = 15.0,
+    port: int | None = None,
 ) -> AsyncIterator[Served]:
-    """Serve *app* (``module:attribute``) with ``yaat run`` and *options*."""
-    port = free_port()
+    """Serve *app* (``module:attribute``) with ``yaat run`` and *options*, on *port* (a
+    free one unless given: a server started again on the same port)."""
+    port = free_port() if port is None else port
     process = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "yaat.cli", "run", app, "--port", str(port), *options],
         cwd=ROOT,

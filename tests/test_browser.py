@@ -14,6 +14,8 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.served import Served, served
 
+MEMBERS = "#members li"
+
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -91,3 +93,69 @@ async def test_a_page_of_another_origin_cannot_open_the_chat(
         f"ws://localhost:{demo.port}/ws/lobby?name=friend",
     )
     assert same == "open"
+
+
+async def test_the_member_list_follows_who_is_there(browser: Browser, demo: Served) -> None:
+    ada = await join(browser, demo, "ada")
+    await expect(ada.locator(MEMBERS)).to_have_text(["ada"])
+    bob = await join(browser, demo, "bob")
+    # bob learns who was already there; ada sees bob arrive, then leave.
+    await expect(bob.locator(MEMBERS)).to_have_text(["ada", "bob"])
+    await expect(ada.locator(MEMBERS)).to_have_text(["ada", "bob"])
+    await bob.close()
+    await expect(ada.locator(MEMBERS)).to_have_text(["ada"])
+
+
+async def test_the_page_enforces_the_servers_limit(browser: Browser, demo: Served) -> None:
+    ada = await join(browser, demo, "ada")
+    await ada.fill("#text", "x" * 2500)
+    assert len(await ada.input_value("#text")) == 2000  # maxlength
+    await expect(ada.locator("#count")).to_have_text("2000/2000")
+    # Past the limit however it got there (a script): Send is disabled.
+    await ada.evaluate(
+        """() => { const t = document.getElementById("text"); t.removeAttribute("maxlength");
+                   t.value = "y".repeat(2001); t.dispatchEvent(new Event("input")); }"""
+    )
+    await expect(ada.locator("#say button")).to_be_disabled()
+    await ada.fill("#text", "short")
+    await expect(ada.locator("#say button")).to_be_enabled()
+    await ada.click("#say button")
+    await expect(ada.locator("#log")).to_contain_text("ada: short")
+
+
+async def test_the_icon_is_served_and_nothing_is_missing(browser: Browser, demo: Served) -> None:
+    page = await browser.new_page()
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status >= 400 else None)
+    await page.goto(demo.http("/"))
+    status = await page.evaluate("async () => (await fetch('/favicon.ico')).status")
+    assert status == 200
+    assert missing == []
+
+
+async def test_the_page_says_what_happens_and_reconnects_with_backoff(browser: Browser) -> None:
+    async with served("examples.chat:app") as first:
+        port = first.port
+        ada = await join(browser, first, "ada")
+        await expect(ada.locator("#state")).to_have_text("Connected to lobby as ada.")
+    # SIGTERM: uvicorn closes with 1012, in words on the page, and Send is disabled.
+    await expect(ada.locator("#state")).to_contain_text(
+        "Disconnected: the server is restarting. Reconnecting in"
+    )
+    await expect(ada.locator("#text")).to_be_disabled()
+    await expect(ada.locator("#say button")).to_be_disabled()
+    await expect(ada.locator(MEMBERS)).to_have_count(0)
+    # Nothing listens now: the next attempts fail, each waiting longer.
+    await expect(ada.locator("#state")).to_contain_text(
+        "Disconnected: the connection was lost. Reconnecting in", timeout=10_000
+    )
+    async with served("examples.chat:app", port=port) as second:
+        await expect(ada.locator("#state")).to_have_text(
+            "Connected to lobby as ada.", timeout=40_000
+        )
+        await expect(ada.locator("#text")).to_be_enabled()
+        await expect(ada.locator(MEMBERS)).to_have_text(["ada"])
+        await ada.fill("#text", "back")
+        await ada.click("#say button")
+        await expect(ada.locator("#log")).to_contain_text("ada: back")
+    assert "Traceback" not in second.stderr

@@ -22,33 +22,64 @@ from yaat import MemoryPubSub, RedisPubSub
 from yaat_testing import TestClient
 
 
-async def test_the_page_is_served() -> None:
+async def test_the_page_and_its_icon_are_served() -> None:
     async with TestClient(app) as client:
-        response = await client.get("/")
-    assert response.status_code == 200
-    assert "new WebSocket(" in response.text
+        page = await client.get("/")
+        icon = await client.get("/favicon.ico")
+    assert page.status_code == 200
+    assert "new WebSocket(" in page.text
+    assert 'maxlength="2000"' in page.text  # the server's limit, enforced in the page
+    assert (icon.status_code, icon.headers["content-type"]) == (200, "image/svg+xml")
+    assert icon.content.startswith(b"<svg")
+
+
+def notice(message: dict[str, Any]) -> tuple[str, str]:
+    """A message's type and name: its id is random."""
+    assert len(message.pop("id", "")) == 12
+    return message["type"], message["name"]
 
 
 async def test_members_of_a_room_see_joins_messages_and_leaves() -> None:
     async with TestClient(app) as client:
         async with client.websocket_connect("/ws/blue?name=ada") as ada:
-            assert await ada.receive_json() == {"type": "join", "name": "ada", "room": "blue"}
+            assert notice(await ada.receive_json()) == ("join", "ada")
+            here = await ada.receive_json()
+            assert [m["name"] for m in here["members"]] == ["ada"]
             async with client.websocket_connect("/ws/blue?name=bob") as bob:
-                assert await bob.receive_json() == {"type": "join", "name": "bob", "room": "blue"}
-                assert await ada.receive_json() == {"type": "join", "name": "bob", "room": "blue"}
+                assert notice(await bob.receive_json()) == ("join", "bob")
+                assert sorted(m["name"] for m in (await bob.receive_json())["members"]) == [
+                    "ada",
+                    "bob",
+                ]
+                assert notice(await ada.receive_json()) == ("join", "bob")
                 await bob.send_json({"text": "hi ada"})
-                expected = {"type": "message", "name": "bob", "text": "hi ada"}
-                assert await ada.receive_json() == expected
-                assert await bob.receive_json() == expected
-            assert await ada.receive_json() == {"type": "leave", "name": "bob", "room": "blue"}
+                for ws in (ada, bob):
+                    said = await ws.receive_json()
+                    assert notice(said) == ("message", "bob")
+                    assert said["text"] == "hi ada"
+            assert notice(await ada.receive_json()) == ("leave", "bob")
         assert rooms.count("blue") == 0
+
+
+async def test_a_newcomer_learns_who_is_already_there() -> None:
+    async with TestClient(app) as client:
+        early = [await client.websocket_connect(f"/ws/p?name=m{i}").__aenter__() for i in range(3)]
+        async with client.websocket_connect("/ws/p?name=late") as late:
+            await late.receive_json()  # its own join
+            here = await late.receive_json()
+            assert here["type"] == "members"
+            assert sorted(m["name"] for m in here["members"]) == ["late", "m0", "m1", "m2"]
+            assert len({m["id"] for m in here["members"]}) == 4
+        for ws in early:
+            await ws.close()
 
 
 async def test_rooms_are_separate() -> None:
     async with TestClient(app) as client:
         async with client.websocket_connect("/ws/a") as a, client.websocket_connect("/ws/b") as b:
-            await a.receive_json()
-            await b.receive_json()
+            for ws in (a, b):
+                await ws.receive_json()  # the join
+                await ws.receive_json()  # the members
             await a.send_json({"text": "only a"})
             assert (await a.receive_json())["text"] == "only a"
             await b.assert_nothing_received(within=0.02)
@@ -62,6 +93,7 @@ async def test_rooms_are_separate() -> None:
         (("json", {"text": 5}), (1008, "bad message")),
         (("json", ["text"]), (1008, "bad message")),
         (("json", {"text": "x" * 2001}), (1008, "bad message")),
+        (("text", '{"text": "\\ud800"}'), (1007, "send JSON text")),
     ],
 )
 async def test_bad_messages_close_with_a_reason(
@@ -69,6 +101,7 @@ async def test_bad_messages_close_with_a_reason(
 ) -> None:
     kind, data = send
     async with TestClient(app) as client, client.websocket_connect("/ws/a?name=x") as ws:
+        await ws.receive_json()
         await ws.receive_json()
         await getattr(ws, f"send_{kind}")(data)
         assert await ws.receive_close() == close
@@ -111,10 +144,13 @@ async def two_processes(redis_server: RedisServer) -> AsyncIterator[tuple[Served
 async def test_two_processes_share_rooms_through_redis(redis_server: RedisServer) -> None:
     async with two_processes(redis_server) as (one, two):
         async with connect(one.ws("/ws/lobby?name=ada")) as ada:
-            assert await next_of(ada, "join") == {"type": "join", "name": "ada", "room": "lobby"}
+            assert notice(await next_of(ada, "join")) == ("join", "ada")
             bob = await connect(two.ws("/ws/lobby?name=bob"))
-            # bob's join, published by the other process, reaches ada's.
+            # bob's join, published by the other process, reaches ada's, and bob learns
+            # that ada, served by the other process, is there.
             assert (await next_of(ada, "join"))["name"] == "bob"
+            here = await next_of(bob, "members")
+            assert sorted(m["name"] for m in here["members"]) == ["ada", "bob"]
             await ada.send(json.dumps({"text": "from one"}))
             await bob.send(json.dumps({"text": "from two"}))
             for ws in (ada, bob):

@@ -307,7 +307,9 @@ class RedisPubSub(PubSub):
         key = self._presence_key(room)
         reply = await commands.call(b"HGETALL", key)
         # A map (RESP3, or a parser that pairs it) or a flat list of fields and values.
-        pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2])
+        pairs = (
+            reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
+        )
         others: dict[str, list[tuple[bytes, bytes]]] = {}
         for field, data in pairs:
             process = field.split(b":", 1)[0].decode("ascii", "replace")
