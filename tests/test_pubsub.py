@@ -8,7 +8,9 @@ it, live) whatever ``--yaat-server`` says: daphne has no lifespan.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from typing import Any
 
 import pytest
 import redis.asyncio as redis
@@ -187,3 +189,253 @@ async def test_subscribing_twice_is_one_subscription(redis_server: RedisServer) 
         assert delivered == ["once"]
     finally:
         await pubsub.disconnect()
+
+
+# -- outages: one line each way, with many senders ---------------------------------------
+
+
+def outage_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    return [
+        (r.levelname, r.getMessage().split(" (")[0].split(" after ")[0])
+        for r in caplog.records
+        if r.name == "yaat.pubsub"
+    ]
+
+
+async def publish_until_delivered(rooms: Rooms, delivered: list[Payload], room: str) -> None:
+    """Publish (bounded: about 10 s) until a message gets through again."""
+    for attempt in range(100):
+        try:
+            await rooms.publish_text(room, f"again {attempt}")
+        except PubSubUnavailable:
+            await asyncio.sleep(0.1)
+            continue
+        for _ in range(10):
+            if any(str(p).startswith("again") for p in delivered):
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError("delivery did not resume within 10 s")
+
+
+class Listening:
+    """A second process's view of a room: what its backend delivers."""
+
+    def __init__(self, url: str) -> None:
+        self.delivered: list[Payload] = []
+        self.pubsub = RedisPubSub(url, timeout=0.5, retry=0.1, heartbeat=0.2)
+
+    async def __aenter__(self) -> Listening:
+        await self.pubsub.connect(lambda room, payload: self.delivered.append(payload))
+        await self.pubsub.subscribe("r")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.pubsub.disconnect()
+
+
+@pytest.mark.parametrize("senders", [300, 2000])
+async def test_senders_while_redis_is_killed_and_restarted(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture, senders: int
+) -> None:
+    caplog.set_level(logging.INFO, "yaat.pubsub")
+    pubsub = RedisPubSub(redis_server.url, timeout=0.5, retry=0.1, heartbeat=0.2)
+    async with Rooms(pubsub) as rooms, Listening(redis_server.url) as other:
+        await rooms.publish_text("r", "before")
+        redis_server.stop()
+        started = time.monotonic()
+        results = await asyncio.gather(
+            *(rooms.publish_text("r", f"during {i}") for i in range(senders)),
+            return_exceptions=True,
+        )
+        assert time.monotonic() - started < pubsub.timeout * 2 + 1  # each fails, in bounds
+        assert {type(r) for r in results} == {PubSubUnavailable}
+        redis_server.start()
+        await publish_until_delivered(rooms, other.delivered, "r")
+        assert not [p for p in other.delivered if str(p).startswith("during")]
+    # Two backends (this process's, the other's): one line each, for each way.
+    assert sorted(outage_lines(caplog)) == [
+        ("INFO", f"Redis at {redis_server.url} is back"),
+        ("INFO", f"Redis at {redis_server.url} is back"),
+        ("WARNING", f"Redis at {redis_server.url} went away"),
+        ("WARNING", f"Redis at {redis_server.url} went away"),
+    ]
+
+
+@pytest.mark.parametrize("senders", [300, 2000])
+async def test_senders_while_redis_is_paused_are_told_and_never_delivered_later(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture, senders: int
+) -> None:
+    caplog.set_level(logging.INFO, "yaat.pubsub")
+    pubsub = RedisPubSub(redis_server.url, timeout=0.5, retry=0.1, heartbeat=0.2)
+    async with Rooms(pubsub) as rooms, Listening(redis_server.url) as other:
+        await rooms.publish_text("r", "before")
+        redis_server.pause()
+        try:
+            started = time.monotonic()
+            results = await asyncio.gather(
+                *(rooms.publish_text("r", f"during {i}") for i in range(senders)),
+                return_exceptions=True,
+            )
+            assert time.monotonic() - started < pubsub.timeout * 2 + 1
+            assert {type(r) for r in results} == {PubSubUnavailable}
+            # Some were in flight when Redis stopped answering: sent, and refused later.
+            assert any(r.sent for r in results if isinstance(r, PubSubUnavailable))
+        finally:
+            redis_server.resume()
+        await publish_until_delivered(rooms, other.delivered, "r")
+        await asyncio.sleep(0.5)  # whatever Redis had buffered has run by now
+        assert not [p for p in other.delivered if str(p).startswith("during")]
+    # Two backends: the publisher's saw the outage; the other's, if its listener's PING
+    # went unanswered.  One line each, for each way.
+    lines = outage_lines(caplog)
+    went = lines.count(("WARNING", f"Redis at {redis_server.url} went away"))
+    back = lines.count(("INFO", f"Redis at {redis_server.url} is back"))
+    assert (went, len(lines)) in ((1, 2), (2, 4))
+    assert back == went
+
+
+async def test_an_outage_is_one_warning_and_its_end_one_info(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "yaat.pubsub")
+    rooms = Rooms(RedisPubSub(redis_server.url, timeout=0.5, retry=0.1, heartbeat=0.2))
+    async with TestClient(room_app(rooms), server=SERVER) as client:
+        ws = await joined(client, "/ws/r")
+        redis_server.stop()
+        for _ in range(3):
+            with pytest.raises(PubSubUnavailable):
+                await rooms.publish_text("r", "lost")
+        await asyncio.sleep(0.5)
+        redis_server.start()
+        for _ in range(100):  # bounded: about 5 s
+            if any(r.levelname == "INFO" for r in caplog.records if r.name == "yaat.pubsub"):
+                break
+            await asyncio.sleep(0.05)
+        await ws.send_text("back")
+        assert await ws.receive_text() == "back"
+        await ws.close()
+    assert outage_lines(caplog) == [
+        ("WARNING", f"Redis at {redis_server.url} went away"),
+        ("INFO", f"Redis at {redis_server.url} is back"),
+    ]
+
+
+async def test_publishes_share_one_connection(redis_server: RedisServer) -> None:
+    watcher = redis.from_url(redis_server.url)
+    try:
+        async with Rooms(RedisPubSub(redis_server.url)) as rooms:
+            await rooms.publish_text("r", "the connection is open")
+            before = len(await watcher.client_list())
+            await asyncio.gather(*(rooms.publish_text(f"r{i}", "x") for i in range(2000)))
+            assert len(await watcher.client_list()) == before
+    finally:
+        await watcher.aclose()
+
+
+# -- presence across processes ---------------------------------------------------------
+
+
+def presence_app(rooms: Rooms) -> Yaat:
+    app = Yaat(on_startup=[rooms.connect], on_shutdown=[rooms.disconnect])
+
+    @app.websocket_route("/ws/{name}")
+    async def member(websocket: WebSocket, name: str) -> None:
+        await websocket.accept()
+        async with rooms.join("r", websocket, presence=name):
+            await websocket.send_text("joined")
+            async for _ in websocket.iter_text():
+                await websocket.send_json(sorted(await rooms.presence("r")))
+
+    return app
+
+
+async def test_presence_spans_processes_and_forgets_one_that_died(
+    redis_server: RedisServer,
+) -> None:
+    def backend() -> RedisPubSub:
+        return RedisPubSub(redis_server.url, timeout=0.5, retry=0.1, heartbeat=0.2)
+
+    one, two, dying = Rooms(backend()), Rooms(backend()), Rooms(backend())
+    async with (
+        TestClient(presence_app(one), server=SERVER) as first,
+        TestClient(presence_app(two), server=SERVER) as second,
+    ):
+        ada = await joined(first, "/ws/ada")
+        bob = await joined(second, "/ws/bob")
+        await dying.connect()
+        app = presence_app(dying)
+        third = TestClient(app, server=SERVER, lifespan="off")
+        await third.__aenter__()
+        eve = await joined(third, "/ws/eve")
+        await ada.send_text("who?")
+        assert await ada.receive_json() == ["ada", "bob", "eve"]
+        # The third process dies: its tasks stop, and nothing of it is removed from Redis.
+        assert isinstance(dying.pubsub, RedisPubSub)
+        for task in dying.pubsub._tasks:
+            task.cancel()
+        assert dying.pubsub._commands is not None
+        await dying.pubsub._commands.stop()
+        await eve.drop()
+        await bob.send_text("who?")
+        assert await bob.receive_json() == ["ada", "bob", "eve"]  # its heartbeat lives on
+        await asyncio.sleep(0.2 * 3 + 0.3)  # three heartbeats: its key has expired
+        await bob.send_text("who?")
+        assert await bob.receive_json() == ["ada", "bob"]
+        await ada.close()
+        await bob.close()
+    # What the dead process left was deleted by the reader that found it dead.
+    watcher = redis.from_url(redis_server.url)
+    try:
+        assert await watcher.hgetall("yaat:presence:r") == {}
+    finally:
+        await watcher.aclose()
+    await third.__aexit__(None, None, None)
+    await dying.disconnect()
+
+
+def calls(stats: dict[str, Any], command: str) -> int:
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+async def test_a_join_costs_one_presence_command(redis_server: RedisServer) -> None:
+    watcher = redis.from_url(redis_server.url)
+    rooms = Rooms(RedisPubSub(redis_server.url))
+    try:
+        async with TestClient(presence_app(rooms), server=SERVER) as client:
+            first = await joined(client, "/ws/first")  # subscribes the room
+            before = await watcher.info("commandstats")
+            members = [await joined(client, f"/ws/m{i}") for i in range(50)]
+            for _ in range(100):  # bounded: the member's record is written in the background
+                after = await watcher.info("commandstats")
+                if calls(after, "hset") - calls(before, "hset") >= 50:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)
+            after = await watcher.info("commandstats")
+            for ws in [first, *members]:
+                await ws.close()
+    finally:
+        await watcher.aclose()
+
+    assert calls(after, "hset") - calls(before, "hset") == 50
+    assert calls(after, "subscribe") == calls(before, "subscribe")  # already subscribed
+    assert calls(after, "hgetall") == calls(before, "hgetall")
+
+
+async def test_presence_comes_back_after_redis_restarts_empty(redis_server: RedisServer) -> None:
+    rooms = Rooms(RedisPubSub(redis_server.url, timeout=0.5, retry=0.1, heartbeat=0.2))
+    async with TestClient(presence_app(rooms), server=SERVER) as client:
+        ada = await joined(client, "/ws/ada")
+        redis_server.stop()
+        redis_server.start()  # nothing saved: Redis starts empty
+        watcher = redis.from_url(redis_server.url)
+        try:
+            for _ in range(100):  # bounded: about 5 s
+                if await watcher.hvals("yaat:presence:r") == [b'"ada"']:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the member was not written again")
+        finally:
+            await watcher.aclose()
+        await ada.close()

@@ -433,3 +433,76 @@ async def test_a_suspended_send_goes_on_or_is_cancelled_in_the_task_that_awaits_
 
 async def _await(suspended: Suspended) -> None:
     await suspended
+
+
+# -- presence --------------------------------------------------------------------------
+
+
+def presence_app(rooms: Rooms) -> Yaat:
+    """Each member joins with its name, and says who was there when it arrived."""
+    app = Yaat(on_startup=[rooms.connect], on_shutdown=[rooms.disconnect])
+
+    @app.websocket_route("/ws/{room}/{name}")
+    async def member(websocket: WebSocket, room: str, name: str) -> None:
+        await websocket.accept()
+        async with rooms.join(room, websocket, presence={"name": name}):
+            await websocket.send_json(sorted(p["name"] for p in await rooms.presence(room)))
+            async for _ in websocket.iter_text():
+                await websocket.send_json(sorted(p["name"] for p in await rooms.presence(room)))
+
+    return app
+
+
+async def test_presence_lists_who_is_in_a_room_now() -> None:
+    rooms = Rooms()
+    async with TestClient(presence_app(rooms)) as client:
+        ada = await client.websocket_connect("/ws/r/ada").__aenter__()
+        assert await ada.receive_json() == ["ada"]
+        bob = await client.websocket_connect("/ws/r/bob").__aenter__()
+        assert await bob.receive_json() == ["ada", "bob"]  # who was already there
+        elsewhere = await client.websocket_connect("/ws/other/eve").__aenter__()
+        assert await elsewhere.receive_json() == ["eve"]
+        await bob.close()
+        await until(lambda: rooms.count("r") == 1)
+        await ada.send_text("who?")
+        assert await ada.receive_json() == ["ada"]
+        for ws in (ada, elsewhere):
+            await ws.close()
+
+
+@pytest.mark.yaat_memory_only("it evicts a member whose socket the in-memory server stalls")
+async def test_a_member_removed_for_falling_behind_leaves_presence() -> None:
+    rooms = Rooms(queue_size=QUEUE, send_timeout=0.3)
+    async with TestClient(room_app(rooms)) as client:
+        slow, healthy = await joined(client, "/ws/r"), await joined(client, "/ws/r")
+        assert len(await rooms.presence("r")) == 2
+        slow.pause_reading(buffer=BUFFER)
+        await healthy.send_text(f"flood {FLOOD}")
+        assert await numbered(healthy, FLOOD) == list(range(FLOOD))
+        await until(lambda: rooms.count("r") == 1)
+        assert await rooms.presence("r") == [None]  # joined without presence
+        slow.resume_reading()
+        await rest_until_close(slow)
+        await healthy.close()
+
+
+@pytest.mark.yaat_memory_only("the error is raised in the app, which runs in the test's loop")
+async def test_presence_must_be_json() -> None:
+    rooms = Rooms()
+    app = Yaat()
+    errors: list[BaseException] = []
+
+    @app.websocket_route("/ws")
+    async def member(websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            async with rooms.join("r", websocket, presence={"when": object()}):
+                pass
+        except TypeError as error:
+            errors.append(error)
+        assert rooms.count("r") == 0
+
+    async with TestClient(app) as client, client.websocket_connect("/ws") as ws:
+        await ws.receive_close()
+    assert [str(e) for e in errors] == ["Object of type object is not JSON serializable"]
+    await rooms.disconnect()
