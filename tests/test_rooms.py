@@ -506,3 +506,72 @@ async def test_presence_must_be_json() -> None:
         await ws.receive_close()
     assert [str(e) for e in errors] == ["Object of type object is not JSON serializable"]
     await rooms.disconnect()
+
+
+# -- members the server closed on its own ------------------------------------------------
+
+
+@pytest.mark.yaat_memory_only("the refusing send is uvicorn's, played in memory")
+async def test_a_send_uvicorn_refuses_after_its_own_close_removes_the_member_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # What uvicorn raises for a send after it closed with 1009, 1007, 1002 or at a
+    # keepalive timeout, before the app read the disconnect.
+    rooms = Rooms()
+    inner = room_app(rooms)
+    closed: set[int] = set()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        async def refuses(message: Message) -> None:
+            if id(scope) in closed and message["type"] == "websocket.send":
+                raise RuntimeError(
+                    "Unexpected ASGI message 'websocket.send', after sending 'websocket.close'."
+                )
+            await send(message)
+
+        async def closes_on_request() -> Message:
+            message = await receive()
+            if message.get("text") == "the server closes me":
+                closed.add(id(scope))
+            return message
+
+        await inner(scope, closes_on_request, refuses)
+
+    async with TestClient(app) as client:
+        victim, other = await joined(client, "/ws/r"), await joined(client, "/ws/r")
+        await victim.send_text("the server closes me")  # published to the room, itself too
+        assert await other.receive_text() == "the server closes me"
+        await until(lambda: rooms.count("r") == 1)
+        await other.send_text("hello")
+        assert await other.receive_text() == "hello"
+        await victim.close()
+        await other.close()
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.live
+@pytest.mark.yaat_memory_only("it serves plain uvicorn itself")
+async def test_on_plain_uvicorn_a_member_it_closed_with_1009_is_removed_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    from conftest import serve
+
+    rooms = Rooms()
+    async with serve(room_app(rooms), ws_max_size=2000) as url:  # uvicorn's own protocol
+        async with connect(f"{url}/ws/r") as talker, connect(f"{url}/ws/r") as victim:
+            for ws in (talker, victim):
+                assert await ws.recv() == "joined"
+            await victim.send("v" * 5000)  # over --ws-max-size: uvicorn closes with 1009
+            await talker.send("flood 50")  # while the room sends to it
+            while await talker.recv() != "flooded":
+                pass
+            with pytest.raises(ConnectionClosed):
+                async with asyncio.timeout(5):
+                    async for _ in victim:
+                        pass
+            assert victim.close_code == 1009
+            await until(lambda: rooms.count("r") == 1)
+    assert [r for r in caplog.records if r.name == "yaat.rooms"] == []

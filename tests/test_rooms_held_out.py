@@ -9,11 +9,8 @@ redis-server, as its name says.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
-import os
-import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -24,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.redis_server import RedisServer
 from tests.room_members import joined, until
 from tests.served import Served, served
+from tests.stuck_client import NeverReads
 from yaat import (
     PubSubUnavailable,
     RedisPubSub,
@@ -240,29 +238,6 @@ async def test_a_handler_sending_after_its_own_close_is_still_its_own_misuse() -
 # -- item 4: a member that never reads is freed within a bound -------------------------
 
 
-class NeverReads:
-    """A WebSocket client on a raw socket that completes the handshake and never reads
-    again: no pong, no close, a receive window that fills."""
-
-    def __init__(self, port: int, path: str) -> None:
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.connect(("127.0.0.1", port))
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += self.sock.recv(1)  # byte by byte: nothing past the handshake is read
-        assert head.startswith(b"HTTP/1.1 101"), head
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @contextlib.asynccontextmanager
 async def demo(*options: str) -> AsyncIterator[Served]:
     async with served("examples.chat:app", *options, stop_timeout=20) as server:
@@ -292,7 +267,7 @@ async def test_a_member_that_never_reads_is_dropped_by_the_keepalive() -> None:
     async with demo(*options) as server:
         async with connect(server.ws("/ws/r?name=talker"), max_queue=None) as talker:
             await until_notice(talker, "join", "talker")
-            stuck = NeverReads(server.port, "/ws/r?name=stuck")
+            stuck = await NeverReads.open(server.port, "/ws/r?name=stuck")
             try:
                 # keepalive 1 + 1 s, then a close that cannot be flushed: a few seconds.
                 took = await flood_until_gone(talker, "stuck", deadline=20)
@@ -309,7 +284,7 @@ async def test_an_evicted_member_that_never_reads_is_dropped_without_keepalive()
     async with demo("--ws-ping-interval", "0") as server:
         async with connect(server.ws("/ws/r?name=talker"), max_queue=None) as talker:
             await until_notice(talker, "join", "talker")
-            stuck = NeverReads(server.port, "/ws/r?name=stuck")
+            stuck = await NeverReads.open(server.port, "/ws/r?name=stuck")
             try:
                 took = await flood_until_gone(talker, "stuck", deadline=40)
             finally:
@@ -324,7 +299,7 @@ async def test_sigterm_does_not_wait_for_a_member_that_never_reads() -> None:
     async with demo("--ws-ping-interval", "0") as server:
         async with connect(server.ws("/ws/r?name=talker"), max_queue=None) as talker:
             await until_notice(talker, "join", "talker")
-            stuck = NeverReads(server.port, "/ws/r?name=stuck")
+            stuck = await NeverReads.open(server.port, "/ws/r?name=stuck")
             # Fill its buffers without waiting for an eviction.
             for _ in range(3000):
                 await talker.send(json.dumps({"text": "z" * 2000}))

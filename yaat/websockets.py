@@ -390,12 +390,12 @@ class WebSocket(HTTPConnection):
 
         ASGI 2.4 says ``OSError``.  uvicorn raises ``RuntimeError`` instead when it had
         closed the connection itself (1009, 1007, 1002, a keepalive timeout) before the
-        app read the disconnect: the app never closed it, so the peer is gone for it.
+        app read the disconnect, or when another task's close went first.  The state
+        checks let no send after the app's own close reach the server, so either way
+        the connection is over for the caller: no misuse of its own.
         """
         if isinstance(error, OSError) or (
-            isinstance(error, RuntimeError)
-            and self.application_state is _CONNECTED
-            and SERVER_ALREADY_CLOSED in str(error)
+            isinstance(error, RuntimeError) and SERVER_ALREADY_CLOSED in str(error)
         ):
             return self._peer_gone()
         return error
