@@ -2,6 +2,7 @@
 
     python benchmarks/rooms.py [--sizes 1,10,100,1000] [--rounds 3] [--deliveries 100000]
     python benchmarks/rooms.py --quick
+    python benchmarks/rooms.py --baseline /tmp/rooms-baseline --bounded  # before/after
 
 Each candidate (``benchmarks/room_apps.py``) is served by its own uvicorn process; a
 private redis-server serves the Redis candidates.  One publisher sends messages of 100
@@ -51,6 +52,9 @@ CANDIDATES = {
     "starlette+broadcaster (redis)": "broadcaster_redis",
 }
 FLOOR = "yaat (memory)"
+#: yaat (memory) served with the protocol ``yaat run`` uses (``--bounded``).
+BOUNDED = "yaat (memory), yaat run's protocol"
+BOUNDED_WS = "yaat.uvicorn_protocol:BoundedWebSocketsProtocol"
 STALL = 60.0  # seconds without progress after which a run is reported as stalled
 
 
@@ -122,19 +126,20 @@ def frame_size(payload: int) -> int:
 class Server:
     """One candidate served by uvicorn in its own process."""
 
-    def __init__(self, app: str, redis_url: str) -> None:
+    def __init__(
+        self, app: str, redis_url: str, options: tuple[str, ...] = (), checkout: str | None = None
+    ) -> None:
         self.port = free_port()
         command = [sys.executable, "-m", "uvicorn", f"room_apps:{app}", "--port", str(self.port)]
         # No keepalive pings: the byte-counting members do not answer them.
         command += ["--log-level", "warning", "--no-access-log", "--ws-ping-interval", "600"]
+        command += options
+        env = {**os.environ, "BENCH_REDIS_URL": redis_url}
+        if checkout is not None:  # yaat from another checkout: before and after, one run
+            env["PYTHONPATH"] = os.pathsep.join([checkout, env.get("PYTHONPATH", "")])
         # The server's stderr, for its tracebacks; closed in stop().
         self.log = tempfile.TemporaryFile()  # noqa: SIM115
-        self.process = subprocess.Popen(
-            command,
-            cwd=HERE,
-            env={**os.environ, "BENCH_REDIS_URL": redis_url},
-            stderr=self.log,
-        )
+        self.process = subprocess.Popen(command, cwd=HERE, env=env, stderr=self.log)
 
     async def ready(self) -> None:
         for _ in range(400):
@@ -246,6 +251,12 @@ async def run(args: argparse.Namespace) -> None:
         if FLOOR not in chosen:
             chosen.insert(0, FLOOR)  # the ratios are to it
         servers = {name: Server(CANDIDATES[name], redis_server.url) for name in chosen}
+        if args.bounded:
+            servers[BOUNDED] = Server("yaat_memory", redis_server.url, ("--ws", BOUNDED_WS))
+        if args.baseline:
+            for name in [n for n in chosen if n.startswith("yaat")]:
+                before = f"{name}, before"
+                servers[before] = Server(CANDIDATES[name], redis_server.url, (), args.baseline)
         try:
             for server in servers.values():
                 await server.ready()
@@ -310,7 +321,7 @@ async def fanout_table(
 async def slow_member_table(servers: dict[str, Server], args: argparse.Namespace) -> str:
     members, messages, size = 100, args.slow_messages, 1000
     results: dict[tuple[str, bool], list[Outcome]] = {}
-    names = [n for n in servers if "redis" not in n or n == "yaat (redis)"]
+    names = [n for n in servers if "redis" not in n or n.startswith("yaat (redis)")]
     for round_ in range(args.rounds):
         for name in names if round_ % 2 == 0 else reversed(names):
             for slow in (False, True):
@@ -405,6 +416,14 @@ def main() -> None:
         "--candidates", default=",".join(CANDIDATES), help="which to run (comma-separated)"
     )
     parser.add_argument("--no-slow", action="store_true", help="skip the slow-member table")
+    parser.add_argument(
+        "--baseline",
+        metavar="CHECKOUT",
+        help="also serve the yaat candidates with yaat from this checkout (before/after)",
+    )
+    parser.add_argument(
+        "--bounded", action="store_true", help="also serve yaat (memory) with yaat run's protocol"
+    )
     parser.add_argument("--docs", action="store_true", help="write the tables in docs/rooms.md")
     args = parser.parse_args()
     if args.quick:

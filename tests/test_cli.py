@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import signal
 import time
@@ -15,7 +16,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from tests.served import served
-from yaat.cli import GRACEFUL_SHUTDOWN_TIMEOUT, main
+from yaat.cli import BOUNDED_PROTOCOL, GRACEFUL_SHUTDOWN_TIMEOUT, main
 
 
 @pytest.mark.live
@@ -56,6 +57,23 @@ def test_yaat_run_is_uvicorns_command_with_yaats_defaults(
         assert option in shown
     assert "[default: (the app's largest max_message_size, 1048576 unless it says" in shown
     assert f"graceful shutdown. [default: ({GRACEFUL_SHUTDOWN_TIMEOUT})]" in shown
+    assert f"--ws auto is {BOUNDED_PROTOCOL}, uvicorn's websockets-sansio" in shown
+
+
+def test_yaat_run_serves_with_the_bounded_protocol_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    uvicorn_main = importlib.import_module("uvicorn.main")  # the module, not the command
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn_main, "run", lambda app, **config: served.append(config["ws"]))
+    for options, ws in (
+        ([], BOUNDED_PROTOCOL),
+        (["--ws", "auto"], BOUNDED_PROTOCOL),
+        (["--ws", "wsproto"], "wsproto"),  # an implementation named: uvicorn's own
+    ):
+        served.clear()
+        assert main(["run", "examples.chat:app", *options]) == 0
+        assert served == [ws]
 
 
 def test_a_bad_option_is_uvicorns_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -70,7 +70,7 @@ class PubSub(abc.ABC):
     async def connect(self, deliver: Deliver) -> None:
         """Start; every payload published to a subscribed room goes to *deliver*."""
         self._deliver = deliver
-        self._present: dict[str, dict[str, str]] = {}
+        self._present = {}
 
     async def disconnect(self) -> None:
         """Stop, and release what was taken.  Nothing by default."""
@@ -106,6 +106,9 @@ class PubSub(abc.ABC):
         return list(self._present.get(room, {}).values())
 
     _deliver: Deliver
+    #: This process's members by room, ``{room: {member: data}}``: set by ``connect()``,
+    #: which a subclass's ``connect()`` calls.
+    _present: dict[str, dict[str, str]]
 
 
 class MemoryPubSub(PubSub):

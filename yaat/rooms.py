@@ -24,9 +24,13 @@ already holds ``queue_size`` messages while its socket is stalled (the send unde
 has waited :data:`STALLED` seconds), or when one send has waited ``send_timeout``
 seconds, the member is removed from its room at once, what was queued for it is
 dropped, and its sender task closes the connection with 1013 "try again later" once
-the send under way returns.  Nobody waits for that: a peer that does not read takes the
-rest only when it reads again (or never: then the server's keepalive ends the
-connection).
+the send under way returns (or beside it, :data:`CLOSE_AFTER` seconds later).  Nobody
+waits for that: a peer that does not read takes the rest only when it reads again.  One
+that never reads never takes the close: ``yaat run``'s server drops it within seconds
+(``yaat.uvicorn_protocol``); plain uvicorn keeps it for ever.
+
+``join(room, websocket, presence=...)`` lists the member in :meth:`Rooms.presence`, in
+every process sharing the backend.
 
 Memory stays bounded: a message is encoded once per publish, one ASGI message is shared
 by every member, and a stalled member holds at most ``queue_size`` of them, plus what

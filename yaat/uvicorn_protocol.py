@@ -29,6 +29,7 @@ What it changes, and why:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import Any
 
 from uvicorn._types import ASGISendEvent
@@ -95,31 +96,39 @@ class BoundedWebSocketsProtocol(WebSocketsSansIOProtocol):
             self.queue.put_nowait(message)  # type: ignore[arg-type]
 
     def send_receive_event_to_app(self) -> None:
-        if self.curr_msg_data_type == "text" and not self.close_sent:
-            data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
-            try:
-                data.decode()
-            except UnicodeDecodeError:
-                self.frames = []
-                client = f"{self.client[0]}:{self.client[1]} - " if self.client else ""
-                self.logger.info("%sinvalid UTF-8 in a text message: closed with 1007", client)
-                self.conn.send_close(WebSocketCloseEvent.INVALID_FRAME_PAYLOAD_DATA)
-                self.handle_parser_exception()
-                return
-        super().send_receive_event_to_app()
+        if self.curr_msg_data_type != "text" or self.close_sent:
+            super().send_receive_event_to_app()
+            return
+        # uvicorn's own text branch, with its ERROR and traceback made an INFO line.
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            client = f"{self.client[0]}:{self.client[1]} - " if self.client else ""
+            self.logger.info("%sinvalid UTF-8 in a text message: closed with 1007", client)
+            self.conn.send_close(WebSocketCloseEvent.INVALID_FRAME_PAYLOAD_DATA)
+            self.handle_parser_exception()
+            return
+        self.queue.put_nowait({"type": "websocket.receive", "text": text})
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
 
-    async def send(self, message: ASGISendEvent) -> None:
-        connected = self.handshake_complete and self.initial_response is None
-        if connected and self.close_sent and not self.app_closed:
-            raise ClientDisconnected()  # the server closed it: the peer is gone for the app
-        if message["type"] == "websocket.close" and connected:
+    def send(self, message: ASGISendEvent) -> Coroutine[Any, Any, None]:  # type: ignore[override]
+        # Not a coroutine itself: a room's delivery costs one coroutine, uvicorn's own.
+        if self.close_sent and not self.app_closed and self.initial_response is None:
+            return self._gone()  # the server closed it: the peer is gone for the app
+        if message["type"] == "websocket.close" and self.handshake_complete:
             self.app_closed = True
             if not self.close_sent and not self.writable.is_set():
-                self._close_behind_buffer(message.get("code", 1000), message.get("reason"))
-                return
-        await super().send(message)
+                return self._close_behind_buffer(message.get("code", 1000), message.get("reason"))
+        return super().send(message)
 
-    def _close_behind_buffer(self, code: int, reason: str | None) -> None:
+    async def _gone(self) -> None:
+        raise ClientDisconnected()
+
+    async def _close_behind_buffer(self, code: int, reason: str | None) -> None:
         """The app's close while the peer does not read: queue the close frame behind
         what is buffered, and close (bounded: the peer may never take it)."""
         reason = reason or ""
