@@ -93,6 +93,7 @@ async def test_the_server_refuses_a_message_over_the_apps_limit() -> None:
     async with served("examples.chat:app") as server:
         async with connect(server.ws("/ws/r?name=x"), compression=None) as ws:
             await ws.recv()  # the join notice
+            await ws.recv()  # who is in the room
             await ws.send(json.dumps({"text": "x" * 20_000}))
             with pytest.raises(ConnectionClosedError) as closed:
                 await ws.recv()

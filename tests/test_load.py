@@ -102,10 +102,12 @@ async def test_a_live_chat_room_of_fifty_delivers_all_five_thousand_messages() -
         for n in range(clients):
             ws = await connect(f"ws://{host}/ws/load?name=c{n}", compression=None)
             sockets.append(ws)
-        # Everyone is in: each client has seen the joins of those after it.
+        # Everyone is in: each client has seen the joins of those after it, and the
+        # members who were there before it.
         for n, ws in enumerate(sockets):
-            for _ in range(clients - n):
-                assert '"type":"join"' in str(await asyncio.wait_for(ws.recv(), 30))
+            kinds = [str(await asyncio.wait_for(ws.recv(), 30)) for _ in range(clients - n + 1)]
+            assert sum('"type":"join"' in kind for kind in kinds) == clients - n
+            assert sum('"type":"members"' in kind for kind in kinds) == 1
 
         async def talk(n: int, ws: object) -> None:
             for i in range(per_client):

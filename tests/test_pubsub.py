@@ -247,7 +247,7 @@ async def test_senders_while_redis_is_killed_and_restarted(
             *(rooms.publish_text("r", f"during {i}") for i in range(senders)),
             return_exceptions=True,
         )
-        assert time.monotonic() - started < pubsub.timeout * 2 + 1  # each fails, in bounds
+        assert time.monotonic() - started < pubsub.timeout * 2 + 2  # each fails, in bounds
         assert {type(r) for r in results} == {PubSubUnavailable}
         redis_server.start()
         await publish_until_delivered(rooms, other.delivered, "r")
@@ -276,7 +276,7 @@ async def test_senders_while_redis_is_paused_are_told_and_never_delivered_later(
                 *(rooms.publish_text("r", f"during {i}") for i in range(senders)),
                 return_exceptions=True,
             )
-            assert time.monotonic() - started < pubsub.timeout * 2 + 1
+            assert time.monotonic() - started < pubsub.timeout * 2 + 2
             assert {type(r) for r in results} == {PubSubUnavailable}
             # Some were in flight when Redis stopped answering: sent, and refused later.
             assert any(r.sent for r in results if isinstance(r, PubSubUnavailable))

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -164,15 +163,16 @@ class RedisPubSub(PubSub):
         #: This process's name in presence keys.
         self.process_id = uuid.uuid4().hex[:16]
         self._script_sha = hashlib.sha1(PUBLISH_BEFORE_DEADLINE).hexdigest()
-        self._clock_offset = 0.0  # Redis's clock less this process's, in seconds
         self._client: Any = None
         self._pubsub: Any = None
         self._commands: BatchedConnection | None = None
+        self._deadline: Any = None  # yaat.redis_connection.DEADLINE, once connected
         self._tasks: list[asyncio.Task[None]] = []
         self._rooms: set[str] = set()
         self._confirmed: dict[str, asyncio.Future[None]] = {}
         self._down: set[str] = set()
         self._down_since = 0.0
+        self._stopping = False
         #: Whether the listener is connected now (False while Redis is away).
         self.listening = False
 
@@ -190,9 +190,10 @@ class RedisPubSub(PubSub):
             import redis.asyncio as redis
         except ImportError as exc:  # pragma: no cover - the extra says so
             raise RuntimeError("RedisPubSub needs redis: pip install 'yaat[redis]'") from exc
-        from yaat.redis_connection import BatchedConnection
+        from yaat.redis_connection import DEADLINE, BatchedConnection
 
         await super().connect(deliver)
+        self._stopping = False
         self._client = redis.from_url(
             self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
         )
@@ -205,15 +206,16 @@ class RedisPubSub(PubSub):
             self.url,
             timeout=self.timeout,
             on_connect=self._restore,
-            on_connected=self._restored,
             health=lambda healthy, why: self._health("publishing", healthy, why),
         )
         self._commands.start()
+        self._deadline = DEADLINE
         self._pubsub = self._client.pubsub()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._listen()), loop.create_task(self._beat())]
 
     async def disconnect(self) -> None:
+        self._stopping = True  # as well as cancelled: redis-py's timeouts can lose that
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -242,17 +244,16 @@ class RedisPubSub(PubSub):
     async def publish(self, room: str, payload: Payload) -> None:
         """Publish, or raise :class:`PubSubUnavailable` within ``timeout`` seconds.
 
-        The message carries a deadline, ``timeout`` seconds from now on Redis's clock
-        (less a tenth, for the error in reading that clock), and Redis publishes it
-        only before that deadline: what is reported failed is not delivered later,
-        even by a Redis that was paused and resumes.
+        The message carries a deadline on Redis's clock, set as it is written
+        (``yaat.redis_connection.DEADLINE``), and Redis publishes it only before that
+        deadline: what is reported failed is not delivered later, even by a Redis that
+        was paused and resumes.
         """
         data = (b"t" + payload.encode("utf-8")) if isinstance(payload, str) else b"b" + payload
-        deadline = int((time.time() + self._clock_offset + self.timeout * 0.9) * 1000)
         channel = self._channel(room)
         try:
             published = await self._connection().call(
-                b"EVALSHA", self._script_sha, 1, channel, deadline, data
+                b"EVALSHA", self._script_sha, 1, channel, self._deadline, data
             )
         except PubSubUnavailable as exc:
             sent = exc.sent
@@ -260,8 +261,8 @@ class RedisPubSub(PubSub):
             raise PubSubUnavailable(f"cannot publish to room {room!r}: {why}", sent=sent) from None
         if published == -1:
             raise PubSubUnavailable(
-                f"cannot publish to room {room!r}: Redis at {self.url} took it after its "
-                f"deadline ({self.timeout:g} s): not published",
+                f"cannot publish to room {room!r}: Redis at {self.url} ran it after its "
+                f"deadline ({0.9 * self.timeout:g} s after it was sent): not published",
                 sent=True,
             )
 
@@ -336,8 +337,7 @@ class RedisPubSub(PubSub):
     def _restore(self) -> Iterable[tuple[bytes | str | int, ...]]:
         """What Redis must hold for this process: the publishing script, its heartbeat
         and its members.  Written first on every new connection (Redis may have
-        restarted empty), after asking Redis's clock."""
-        yield (b"TIME",)
+        restarted empty)."""
         yield (b"SCRIPT", b"LOAD", PUBLISH_BEFORE_DEADLINE)
         ttl = str(int(self.heartbeat * 3000))
         yield (b"SET", self._process_key(self.process_id), b"1", b"PX", ttl)
@@ -349,21 +349,15 @@ class RedisPubSub(PubSub):
             ]
             yield (b"HSET", self._presence_key(room), *pairs)
 
-    def _restored(self, replies: list[Any]) -> None:
-        """Redis's clock, against this process's: deadlines are set on Redis's."""
-        seconds, microseconds = replies[0]
-        self._clock_offset = int(seconds) + int(microseconds) / 1e6 - time.time()
-
     async def _beat(self) -> None:
         """Refresh this process's key; if it had expired (the process stalled), others
         may have deleted its members: write them again."""
         commands = self._connection()
         ttl = str(int(self.heartbeat * 3000))
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.heartbeat)
             key = self._process_key(self.process_id)
             try:
-                self._restored([await commands.call(b"TIME")])  # clocks drift apart
                 previous = await commands.call(b"SET", key, b"1", b"PX", ttl, b"GET")
             except PubSubUnavailable:
                 continue
@@ -407,7 +401,7 @@ class RedisPubSub(PubSub):
         partition): it is replaced.
         """
         pinged = False
-        while True:
+        while not self._stopping:
             try:
                 if self._rooms and not self._pubsub.subscribed:
                     channels = [self._channel(room) for room in self._rooms]

@@ -9,17 +9,21 @@ thousand connections (redis-py's pool holds 100 by default, and refuses more).
 
 Commands queue; while no batch is in flight, everything queued is written at once and
 the replies are read in order.  A failure raises :class:`~yaat.pubsub.PubSubUnavailable`
-within ``timeout`` seconds, and its ``sent`` says whether the command was written:
+within ``timeout`` seconds of Redis falling silent (a reply that does not come, a
+connection that cannot be opened), and its ``sent`` says whether the command was
+written:
 
 - ``sent=False``: the connection was down, or Redis did not answer while the command
   waited its turn: it was **never written**, so Redis never runs it.  Before writing
-  again after a failure, the connection is opened afresh and must answer a PING, so
-  nothing is written to a Redis that does not answer.
+  again after a failure, the connection is opened afresh and must answer (a TIME, for
+  its clock), so nothing is written to a Redis that does not answer.
 - ``sent=True``: the command was written and its reply did not come in time.  Redis
   may still run it: a paused Redis (SIGSTOP, a partition that heals) runs what it had
   received when it resumes.  Only the batch in flight when Redis stopped answering
-  ends this way; a command that must not run late says so itself (``RedisPubSub``'s
-  publish carries a deadline that Redis checks).
+  ends this way.  A command that must not run late carries :data:`DEADLINE` among its
+  arguments: it is written as a time on Redis's clock, ``0.9 * timeout`` seconds after
+  the batch is written, for the command itself to check (``RedisPubSub``'s publish
+  does).  Its failure is reported after that time, so a Redis that resumes refuses it.
 
 Nothing is retried: a retry could run a command twice.
 """
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -37,8 +41,20 @@ from yaat.pubsub import PubSubUnavailable
 
 #: The most commands written in one batch.
 BATCH = 1000
+
+
+class Deadline:
+    """The argument that becomes a deadline on Redis's clock, in milliseconds, when the
+    command is written (see the module)."""
+
+    def __repr__(self) -> str:
+        return "DEADLINE"
+
+
+DEADLINE = Deadline()
 #: Called with ``(True, "")`` when the connection works again, ``(False, why)`` when not.
 Health = Callable[[bool, str], None]
+Argument = bytes | str | int | Deadline
 
 
 class Command:
@@ -46,7 +62,7 @@ class Command:
 
     __slots__ = ("args", "future", "written")
 
-    def __init__(self, args: tuple[bytes | str | int, ...], future: asyncio.Future[Any]) -> None:
+    def __init__(self, args: tuple[Argument, ...], future: asyncio.Future[Any]) -> None:
         self.args = args
         self.future = future
         self.written = False
@@ -56,8 +72,7 @@ class BatchedConnection:
     """A connection to Redis at *url*, written in batches by one task (see the module).
 
     ``on_connect`` returns the commands to write first on every new connection (state
-    that Redis may have lost while away), and ``on_connected`` gets their replies;
-    ``health`` hears of the connection's state.
+    that Redis may have lost while away); ``health`` hears of the connection's state.
     """
 
     def __init__(
@@ -65,14 +80,12 @@ class BatchedConnection:
         url: str,
         *,
         timeout: float,
-        on_connect: Callable[[], Iterable[tuple[bytes | str | int, ...]]] = tuple,
-        on_connected: Callable[[list[Any]], None] | None = None,
+        on_connect: Callable[[], Iterable[tuple[Argument, ...]]] = tuple,
         health: Health | None = None,
     ) -> None:
         self.url = url
         self.timeout = timeout
         self.on_connect = on_connect
-        self.on_connected = on_connected
         self.health = health
         self._queue: deque[Command] = deque()
         self._wake: asyncio.Event | None = None
@@ -80,6 +93,8 @@ class BatchedConnection:
         self._connection: Any = None
         self._pool: Any = None
         self._stopping = False
+        #: Redis's clock less this process's, in seconds: read at every connection.
+        self.clock_offset = 0.0
 
     def start(self) -> None:
         """Start the writing task (in the running loop)."""
@@ -106,7 +121,7 @@ class BatchedConnection:
         if self._pool is not None:
             await self._pool.aclose()
 
-    def submit(self, *args: bytes | str | int) -> asyncio.Future[Any]:
+    def submit(self, *args: Argument) -> asyncio.Future[Any]:
         """Queue a command; its reply (or failure) comes in the future returned."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self._task is None:
@@ -119,11 +134,11 @@ class BatchedConnection:
             self._wake.set()
         return future
 
-    async def call(self, *args: bytes | str | int) -> Any:
+    async def call(self, *args: Argument) -> Any:
         """Run a command and return its reply."""
         return await self.submit(*args)
 
-    def send(self, *args: bytes | str | int) -> None:
+    def send(self, *args: Argument) -> None:
         """Queue a command and wait for nothing: its failure is nobody's to hear."""
         self.submit(*args).add_done_callback(_ignore)
 
@@ -158,12 +173,12 @@ class BatchedConnection:
         return batch
 
     async def _reconnect(self) -> bool:
-        """A new connection that answers a PING, with the on_connect commands run."""
+        """A new connection that answers (Redis's clock), with the on_connect commands run."""
         import redis.asyncio as redis
 
         connection = self._pool.make_connection()
         try:
-            replies = await asyncio.wait_for(self._open(connection), self.timeout)
+            await asyncio.wait_for(self._open(connection), self.timeout)
         except (OSError, asyncio.TimeoutError, redis.RedisError) as error:
             with contextlib.suppress(Exception):
                 await connection.disconnect(nowait=True)
@@ -172,25 +187,26 @@ class BatchedConnection:
             self._report(False, why)
             return False
         self._connection = connection
-        if self.on_connected is not None:
-            self.on_connected(replies[1:])
         self._report(True, "")
         return True
 
-    async def _open(self, connection: Any) -> list[Any]:
+    async def _open(self, connection: Any) -> None:
         await connection.connect()
-        first = [("PING",), *self.on_connect()]
+        first = [("TIME",), *self.on_connect()]
         await connection.send_packed_command(connection.pack_commands(first), check_health=False)
-        return [await self._reply(connection) for _ in first]
+        replies = [await self._reply(connection) for _ in first]
+        seconds, microseconds = replies[0]
+        self.clock_offset = int(seconds) + int(microseconds) / 1e6 - time.time()
 
-    @staticmethod
-    async def _reply(connection: Any) -> Any:
-        """The next reply; an error reply (a ``ResponseError``) is returned, not raised:
-        it is that command's own."""
+    async def _reply(self, connection: Any) -> Any:
+        """The next reply, within ``timeout``; an error reply (a ``ResponseError``) is
+        returned, not raised: it is that command's own."""
         import redis.asyncio as redis
 
         try:
-            return await connection.read_response(timeout=math.inf)
+            # The connection's socket_timeout: a read that times out raises (with an
+            # explicit timeout, redis-py would return None).
+            return await connection.read_response()
         except redis.ResponseError as error:
             return error
 
@@ -207,7 +223,9 @@ class BatchedConnection:
         import redis.asyncio as redis
 
         try:
-            await asyncio.wait_for(self._exchange(batch), self.timeout)
+            # Each read waits at most `timeout`: a long batch from a Redis that answers
+            # all along is no failure, and a reply that does not come is one.
+            await self._exchange(batch)
         except (OSError, asyncio.TimeoutError, redis.RedisError) as error:
             why = _describe(error, self.timeout)
             for command in batch:
@@ -228,10 +246,15 @@ class BatchedConnection:
         import redis.asyncio as redis
 
         connection = self._connection
-        packed = connection.pack_commands([command.args for command in batch])
+        deadline = int((time.time() + self.clock_offset + self.timeout * 0.9) * 1000)
+        packed = connection.pack_commands(
+            [[deadline if arg is DEADLINE else arg for arg in command.args] for command in batch]
+        )
         for command in batch:
             command.written = True
-        await connection.send_packed_command(packed, check_health=False)
+        await asyncio.wait_for(
+            connection.send_packed_command(packed, check_health=False), self.timeout
+        )
         for command in batch:
             reply = await self._reply(connection)
             if isinstance(reply, redis.ResponseError):

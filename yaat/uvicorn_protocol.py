@@ -110,12 +110,12 @@ class BoundedWebSocketsProtocol(WebSocketsSansIOProtocol):
             self.conn.send_close(WebSocketCloseEvent.INVALID_FRAME_PAYLOAD_DATA)
             self.handle_parser_exception()
             return
-        self.queue.put_nowait({"type": "websocket.receive", "text": text})
+        self.queue.put_nowait({"type": "websocket.receive", "text": text})  # type: ignore[arg-type]
         if not self.read_paused:
             self.read_paused = True
             self.transport.pause_reading()
 
-    def send(self, message: ASGISendEvent) -> Coroutine[Any, Any, None]:  # type: ignore[override]
+    def send(self, message: ASGISendEvent) -> Coroutine[Any, Any, None]:
         # Not a coroutine itself: a room's delivery costs one coroutine, uvicorn's own.
         if self.close_sent and not self.app_closed and self.initial_response is None:
             return self._gone()  # the server closed it: the peer is gone for the app
