@@ -58,14 +58,13 @@ Argument = bytes | str | int | Deadline
 
 
 class Command:
-    """One command, its future reply, and whether it has been written."""
+    """One command, and its future reply."""
 
-    __slots__ = ("args", "future", "written")
+    __slots__ = ("args", "future")
 
     def __init__(self, args: tuple[Argument, ...], future: asyncio.Future[Any]) -> None:
         self.args = args
         self.future = future
-        self.written = False
 
 
 class BatchedConnection:
@@ -124,10 +123,8 @@ class BatchedConnection:
     def submit(self, *args: Argument) -> asyncio.Future[Any]:
         """Queue a command; its reply (or failure) comes in the future returned."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if self._task is None:
-            future.set_exception(
-                PubSubUnavailable("not connected to Redis: connect first")
-            )  # pragma: no cover
+        if self._task is None:  # pragma: no cover - RedisPubSub never submits then
+            future.set_exception(PubSubUnavailable("not connected to Redis: connect first"))
             return future
         self._queue.append(Command(args, future))
         if self._wake is not None:
@@ -250,8 +247,6 @@ class BatchedConnection:
         packed = connection.pack_commands(
             [[deadline if arg is DEADLINE else arg for arg in command.args] for command in batch]
         )
-        for command in batch:
-            command.written = True
         await asyncio.wait_for(
             connection.send_packed_command(packed, check_health=False), self.timeout
         )

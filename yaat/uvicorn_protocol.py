@@ -54,6 +54,12 @@ class ClosingBound:
         self.timeout = timeout
         self._abort: asyncio.TimerHandle | None = None
         self._lost = False
+        # What uvicorn calls for every message, bound once: no lookup through
+        # __getattr__ on the way to each write.
+        self.write = transport.write
+        self.is_closing = transport.is_closing
+        self.pause_reading = transport.pause_reading
+        self.resume_reading = transport.resume_reading
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.transport, name)
