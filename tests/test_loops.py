@@ -280,3 +280,16 @@ def test_live_mode_needs_asyncio() -> None:
 
     with pytest.raises(LiveModeUnavailable, match=r"this test runs on trio: run it in memory"):
         on_trio(main)
+
+
+def test_a_context_copied_for_another_library_says_which_one_runs_it() -> None:
+    import sniffio
+
+    from yaat_testing.loops import context_for
+
+    token = sniffio.current_async_library_cvar.set("trio")  # as anyio's trio runner does
+    try:
+        assert context_for("asyncio").run(sniffio.current_async_library_cvar.get) == "asyncio"
+        assert sniffio.current_async_library_cvar.get() == "trio"  # the caller's is kept
+    finally:
+        sniffio.current_async_library_cvar.reset(token)

@@ -139,6 +139,24 @@ def running_loop() -> Loop:
     )
 
 
+def context_for(library: str) -> contextvars.Context:
+    """A copy of this context for code that runs on *library* (``"asyncio"``, ``"trio"``):
+    the caller's context variables, with sniffio's "which library runs me" said anew.
+    Copied from a trio test into an asyncio portal, it would say trio, and anyio, which
+    reads it, would take the wrong backend."""
+    context = contextvars.copy_context()
+    sniffio = sys.modules.get("sniffio")
+    if sniffio is not None:
+        context.run(sniffio.current_async_library_cvar.set, library)
+    return context
+
+
+def trio_runs_here() -> bool:
+    """Whether this thread is inside a ``trio.run`` (cheap when trio was never imported)."""
+    trio = sys.modules.get("trio")
+    return trio is not None and bool(trio.lowlevel.in_trio_run())
+
+
 def current_task() -> object:
     """The task running now, on asyncio or trio."""
     try:

@@ -27,7 +27,6 @@ inside Starlette's ``with client:``).
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import enum
 import inspect
 import threading
@@ -37,7 +36,7 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 
-from yaat_testing.loops import Loop, running_loop
+from yaat_testing.loops import Loop, TrioLoop, context_for, running_loop, trio_runs_here
 
 T = TypeVar("T")
 
@@ -101,6 +100,11 @@ class Portal:
         if self._loop is None:
             raise RuntimeError("the portal is not running: use `with Portal() as portal`")
         return self._loop
+
+    @property
+    def library(self) -> str:
+        """The async library the loop is: ``"asyncio"`` or ``"trio"``."""
+        return "trio" if isinstance(self._loop, TrioLoop) else "asyncio"
 
     @property
     def runs_elsewhere(self) -> bool:
@@ -239,7 +243,8 @@ class Portal:
             running = asyncio._get_running_loop()
             if running is loop:
                 self._refuse_own_thread(function)
-            if running is None:  # the pump has the loop: this call crosses, the next not
+            if running is None and not trio_runs_here():
+                # The pump has the loop: this call crosses, the next one borrows it.
                 try:
                     return self._call_across(loop, function, args)
                 finally:
@@ -252,8 +257,8 @@ class Portal:
         """Take the loop for this thread, if nobody runs it and this thread runs no loop
         of its own: ``True`` if it is this thread's now (to run, or to touch what lives
         in it) until :meth:`give_back`.  A thread may borrow it again meanwhile."""
-        if not self._borrowable or asyncio._get_running_loop() is not None:
-            return False
+        if not self._borrowable or asyncio._get_running_loop() is not None or trio_runs_here():
+            return False  # this thread runs a loop of its own: it cannot run another
         me = threading.get_ident()
         with self._lock:
             if self._runner is _Runner.CALLER and self._holder == me:
@@ -276,7 +281,7 @@ class Portal:
         """Run the call in this thread, which has borrowed the loop: it runs here until
         the call is done."""
         assert isinstance(loop, asyncio.AbstractEventLoop)
-        task = contextvars.copy_context().run(loop.create_task, _stopping(loop, function, args))
+        task = context_for("asyncio").run(loop.create_task, _stopping(loop, function, args))
         try:
             while not task.done():
                 loop.run_forever()  # the call stops it as it ends: no turn for a callback
@@ -303,7 +308,7 @@ class Portal:
                 done.release()  # at once: no done-callback, one loop iteration less
 
         tasks: list[Any] = []
-        context = contextvars.copy_context()
+        context = context_for(self.library)
         if self._borrowable:
             with self._lock:
                 self._across += 1
@@ -334,7 +339,7 @@ class Portal:
         """Start ``function(*args)`` in the loop and return at once; calls run in order."""
         loop = self.loop
         coroutine = function(*args)
-        context = contextvars.copy_context()
+        context = context_for(self.library)
         loop.call_soon_threadsafe(context.run, loop.create_task, coroutine)
 
     def call_soon(self, callback: Callable[..., object], *args: Any) -> None:

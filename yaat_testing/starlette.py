@@ -22,17 +22,21 @@ fixtures (the app runs in a loop of its own, in another thread), inside and outs
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import warnings
 from collections.abc import Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
+import anyio
+from anyio.streams.stapled import StapledObjectStream
 from starlette.websockets import WebSocketDisconnect
 
-from yaat.types import Scope
+from yaat.types import Message, Scope
 from yaat.websockets import WebSocketDisconnect as YaatWebSocketDisconnect
 from yaat_testing import defaults
+from yaat_testing.anyio_portal import AnyioPortal
 from yaat_testing.exceptions import WebSocketDenied
 from yaat_testing.loops import Loop, running_loop
 from yaat_testing.portal import BACKENDS, Portal
@@ -200,8 +204,37 @@ class TestClient(_starlette.TestClient):
             "expected the WebSocket request to reach the transport"
         )
 
-    def _portal_in(self, anyio_portal: Any) -> Portal:
-        """A portal of ours into the loop of anyio's *anyio_portal* (``with client:``)."""
+    def __enter__(self) -> TestClient:
+        """Start the app's lifespan, as Starlette's client does, in a portal of ours:
+        HTTP, the lifespan and WebSocket sessions share its loop, and a plain test
+        borrows it for each call.  ``client.portal`` has anyio's ``BlockingPortal``
+        methods.  With ``backend_options`` (anyio's), Starlette's own portal runs it."""
+        if self.async_backend["backend_options"]:
+            super().__enter__()
+            return self
+        with contextlib.ExitStack() as stack:
+            portal = stack.enter_context(Portal(self.async_backend["backend"]))  # type: ignore[arg-type]
+            self.portal = blocking = AnyioPortal(portal)  # type: ignore[assignment]
+            stack.callback(setattr, self, "portal", None)
+            send = anyio.create_memory_object_stream[Message | None](math.inf)
+            receive = anyio.create_memory_object_stream[Message](math.inf)
+            for stream in (*send, *receive):
+                stack.callback(stream.close)
+            self.stream_send = StapledObjectStream(*send)
+            self.stream_receive = StapledObjectStream(*receive)
+            self.task = blocking.start_task_soon(self.lifespan)
+            blocking.call(self.wait_startup)
+            stack.callback(blocking.call, self.wait_shutdown)
+            stack.callback(self._transport.close)
+            self.exit_stack = stack.pop_all()
+        return self
+
+    def _portal_in(self, client_portal: Any) -> Portal:
+        """Our portal for sessions inside ``with client:``: the one the client runs on, or
+        one into the loop of anyio's portal (with ``backend_options``)."""
+        if isinstance(client_portal, AnyioPortal):
+            return client_portal.portal
+        anyio_portal = client_portal
         attached = self._attached
         if attached is None or attached[0] is not anyio_portal:
             loop, thread_id = anyio_portal.call(_loop_and_thread)

@@ -79,7 +79,9 @@ _OWN_SUITE_INI = (
 #: Starlette's test files that open a WebSocket, and what they import.
 _STARLETTE_FILES = (
     r"tests/(__init__|conftest|types)\.py",
-    r"tests/test_(websockets|endpoints|testclient)\.py",
+    r"tests/middleware/(__init__|test_base|test_errors)\.py",
+    r"tests/test_(websockets|endpoints|testclient|applications|authentication|exceptions"
+    r"|routing)\.py",
 )
 #: How Starlette's and FastAPI's own suites run: their tests use anyio's plugin.
 _OWN_SUITE_PLUGINS = ("-p", "no:yaat_testing", "-p", "no:asyncio")
