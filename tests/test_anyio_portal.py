@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from tests.apps.waiting import until_cancelled
 from yaat_testing.anyio_portal import AnyioPortal, TaskStatus
 from yaat_testing.loops import current_task
 from yaat_testing.portal import Portal
@@ -33,14 +33,7 @@ def test_call_and_start_task_soon(portal: AnyioPortal) -> None:
 
 
 def test_cancelling_the_future_cancels_the_task(portal: AnyioPortal) -> None:
-    cancelled = threading.Event()
-
-    async def forever() -> None:
-        try:
-            await asyncio.sleep(60)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
+    cancelled, forever = until_cancelled()
 
     future = portal.start_task_soon(forever)
     portal.call(asyncio.sleep, 0)  # it runs

@@ -11,6 +11,7 @@ import pytest
 import trio
 import trio.lowlevel
 
+from tests.apps.waiting import until_cancelled
 from yaat_testing.loops import running_loop
 from yaat_testing.portal import IDLE, Portal
 
@@ -92,14 +93,7 @@ def test_a_call_from_inside_the_loop_is_refused() -> None:
 
 
 def test_stopping_cancels_what_still_runs() -> None:
-    cancelled = threading.Event()
-
-    async def forever() -> None:
-        try:
-            await asyncio.sleep(60)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
+    cancelled, forever = until_cancelled()
 
     with Portal() as portal:
         portal.post(forever)
