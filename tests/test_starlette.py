@@ -361,3 +361,30 @@ def test_every_public_name_of_starlettes_session_and_client_is_here() -> None:
     for name in dir(theirs.TestClient):
         if not name.startswith("_"):
             assert hasattr(ours.TestClient, name), name
+
+
+def test_sessions_open_at_once_share_one_loop_as_on_a_server() -> None:
+    import asyncio
+
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    loops: list[object] = []
+
+    async def ws(websocket: StarletteWebSocket) -> None:
+        loops.append(asyncio.get_running_loop())
+        await websocket.accept()
+        await websocket.send_text("hi")
+        await websocket.receive()  # the disconnect
+
+    async def page(request: object) -> JSONResponse:
+        loops.append(asyncio.get_running_loop())
+        return JSONResponse({})
+
+    shared = Starlette(routes=[WebSocketRoute("/ws", ws), Route("/page", page)])
+    client = DropIn(shared)
+    with client.websocket_connect("/ws") as first, client.websocket_connect("/ws") as second:
+        assert first.receive_text() == second.receive_text() == "hi"
+        assert client.get("/page").status_code == 200  # in the sessions' loop too
+    assert loops[0] is loops[1] is loops[2]
+    assert client._shared is None  # the last session to close stopped it

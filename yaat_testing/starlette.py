@@ -25,7 +25,7 @@ import contextlib
 import math
 import threading
 import warnings
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
@@ -168,6 +168,10 @@ class TestClient(_starlette.TestClient):
         self.websocket_timeout = timeout
         self._transport = _Upgrades(self._transport)
         self._attached: tuple[Any, Portal] | None = None
+        # Outside `with client:`: the portal of the sessions open now, and how many are.
+        self._sharing = threading.Lock()
+        self._shared: Portal | None = None
+        self._users = 0
 
     def websocket_connect(  # type: ignore[override]
         self, url: str, subprotocols: Sequence[str] | None = None, **kwargs: Any
@@ -228,6 +232,38 @@ class TestClient(_starlette.TestClient):
             stack.callback(self._transport.close)
             self.exit_stack = stack.pop_all()
         return self
+
+    @contextlib.contextmanager
+    def _server_loop(self) -> Iterator[Portal]:
+        """Outside ``with client:``, the portal of the sessions open at the same time: as
+        on a server, they share one loop (and so do HTTP requests made meanwhile), which
+        the last one to close stops."""
+        with self._sharing:
+            portal = self._shared
+            if portal is None:
+                portal = self._shared = Portal(self.async_backend["backend"])  # type: ignore[arg-type]
+                portal.start()
+            self._users += 1
+        try:
+            yield portal
+        finally:
+            with self._sharing:
+                self._users -= 1
+                last = self._users == 0
+                if last:
+                    self._shared = None
+            if last:
+                portal.stop()
+
+    @contextlib.contextmanager
+    def _portal_factory(self) -> Iterator[Any]:
+        """The portal an HTTP request runs in: the client's inside ``with client:``, the
+        open sessions' outside it, else a portal of Starlette's own, for this request."""
+        if self.portal is None and self._shared is not None:
+            yield AnyioPortal(self._shared)
+            return
+        with super()._portal_factory() as portal:
+            yield portal
 
     def _portal_in(self, client_portal: Any) -> Portal:
         """Our portal for sessions inside ``with client:``: the one the client runs on, or
@@ -291,14 +327,13 @@ class WebSocketTestSession(SyncWebSocketSession):
     def __enter__(self) -> WebSocketTestSession:
         client = self._client
         with contextlib.ExitStack() as stack:
-            # Inside `with client:` Starlette's portal runs the lifespan: the app's
-            # objects live in its loop.  Outside, a portal of our own, for this session.
+            # Inside `with client:` the client's portal runs the lifespan: the app's
+            # objects live in its loop.  Outside, the loop of the sessions open now.
             if client.portal is not None:
                 self.portal = client.portal
                 portal = client._portal_in(client.portal)
             else:
-                portal = Portal(client.async_backend["backend"])  # type: ignore[arg-type]
-                self.portal = stack.enter_context(portal)
+                portal = self.portal = stack.enter_context(client._server_loop())
             transport, timeout = client.websockets, client.websocket_timeout
             connection = self._starlette(lambda: portal.call(transport.open, self.scope, timeout))
             session = WebSocketSession(connection, timeout)
