@@ -66,6 +66,9 @@ class SyncWebSocketSession:
         self._posted_error: BaseException | None = None
 
     def _call(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+        if self._posted_error is None:  # the plain case, without a coroutine around it
+            plain: T = self._portal.call(function, *args)
+            return plain
         result: T = self._portal.call(self._after_posted, function, *args)
         return result
 

@@ -106,7 +106,7 @@ def flaky_situations(rows: list[Row], server: str) -> frozenset[str]:
     found = set()
     for row in rows:
         cell = row.cells.get(server)
-        if cell is None or cell.stable or any(step[0] == "spawn" for step in row.scenario.app):
+        if cell is None or cell.stable or row.scenario.racing:
             continue  # (two tasks of the app racing is the app's own nondeterminism)
         first, *others = [outcome["app"] for outcome, _ in cell.outcomes]
         for other in others:

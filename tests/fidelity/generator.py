@@ -92,6 +92,11 @@ class Scenario:
     client: list[Step] = field(default_factory=list)
     subprotocols: list[str] = field(default_factory=list)
 
+    @property
+    def racing(self) -> bool:
+        """Whether a second task of the app races the first (a ``spawn`` step)."""
+        return any(step[0] == "spawn" for step in self.app)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -65,7 +65,7 @@ def family_of(scenario: Scenario, live: dict[str, Any], memory: dict[str, Any]) 
         return "flow control"
     if live["handshake"] == ["failed"] or memory["handshake"] == ["failed"]:
         return "handshake failed"
-    if any(step[0] == "spawn" for step in scenario.app):
+    if scenario.racing:
         return "racing tasks"
     first = [step[0] for step in scenario.client if step[0] != "recv"][:1]
     if first in (["close"], ["drop"]):
