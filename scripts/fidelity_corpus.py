@@ -11,7 +11,8 @@ The scenarios come from ``tests/fidelity/generator.py`` (named edge cases, then 
 random scripts).  Each run of a cell is appended to a runs file (``--runs``, a
 directory of JSON lines per server, each run under its scenario's name, so that the
 generator may grow), and a long recording can stop and go on.  Every cell is played
-``--passes`` times; a cell whose runs disagree is played again (``--rerun``,
+``--passes`` times (``--racing-passes`` where two tasks of the app race, whose order
+may vary from run to run); a cell whose runs disagree is played again (``--rerun``,
 sequentially) until it has ``--reruns`` runs.  A cell is stable when every run agreed,
 and flaky otherwise, with every outcome kept.  What the in-memory profile gives plays
 no part in the recording.
@@ -264,6 +265,12 @@ def main() -> int:
     parser.add_argument("--servers", default=",".join(corpus.SERVERS))
     parser.add_argument("--concurrency", type=int, default=2, help="cells at a time, per pass")
     parser.add_argument("--passes", type=int, default=3, help="runs of every cell")
+    parser.add_argument(
+        "--racing-passes",
+        type=int,
+        default=10,
+        help="runs of a cell whose app runs two tasks (their order may vary from run to run)",
+    )
     parser.add_argument("--reruns", type=int, default=5, help="runs of a cell that differs")
     parser.add_argument("--limit", type=int, help="only the first N scenarios")
     args = parser.parse_args()
@@ -271,13 +278,17 @@ def main() -> int:
     servers = args.servers.split(",")
     args.runs.mkdir(exist_ok=True)
     if args.run or args.record:
+
+        def passes_of(scenario: Scenario) -> int:
+            return args.racing_passes if scenario.racing else args.passes
+
         for server in [args.run] if args.run else servers:
-            for passes in range(1, args.passes + 1):
+            for passes in range(1, max(args.passes, args.racing_passes) + 1):
                 done = load_runs(args.runs, server)
                 todo = [
                     index
                     for index, scenario in enumerate(scenarios)
-                    if len(done.get(scenario.name, ())) < passes
+                    if len(done.get(scenario.name, ())) < passes <= passes_of(scenario)
                 ]
                 out = runs_file(args.runs, server)
                 asyncio.run(play_many(server, scenarios, todo, out, args.concurrency))

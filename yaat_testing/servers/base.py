@@ -82,8 +82,17 @@ async def wait_until_listening(
 
 
 def loopback_socket() -> socket.socket:
-    """A TCP socket bound to 127.0.0.1 and a free port, not yet listening."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A TCP socket bound to 127.0.0.1 and a free port, not yet listening, with Nagle's
+    algorithm off, as uvicorn and hypercorn have it when they bind an address themselves.
+
+    Both set ``TCP_NODELAY``: uvicorn's socket is made with ``IPPROTO_TCP``, so that
+    asyncio sets it on every connection; hypercorn sets it on the listening socket,
+    whose connections inherit it.  A socket made without it (asyncio checks the
+    protocol number, and ``socket.socket()`` leaves it 0) keeps Nagle's algorithm: the
+    server's second small message after a client's message waits 40 ms for an ACK.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     return sock
