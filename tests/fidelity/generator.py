@@ -255,7 +255,7 @@ def named() -> list[Scenario]:
                     Scenario("", [["recv"], ["close", code, reason], *after]),
                 )
             )
-    for end in (["raise"], []):
+    for end in ([["raise"]], []):
         cases.append((f"{_steps(end) or 'return'} before accept", Scenario("", [["recv"], *end])))
 
     # Subprotocols.
