@@ -375,10 +375,7 @@ async def _stopping(
     """The call's result, stopping the loop as it ends: ``run_forever()`` returns after
     this very turn, where ``run_until_complete()`` takes one more for its callback."""
     try:
-        result = function(*args)  # _result(), inlined: a frame less on every call
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        return await _result(function, args)
     finally:
         loop.stop()
 

@@ -24,6 +24,7 @@ from yaat.websockets import (
 from yaat_testing import defaults
 from yaat_testing.exceptions import ConcurrentReceiveError, UnexpectedMessage, WebSocketTimeout
 from yaat_testing.loops import is_cancellation, running_loop
+from yaat_testing.rules import unencodable_at
 from yaat_testing.transcript import Transcript
 from yaat_testing.transports.base import Connection
 
@@ -377,18 +378,15 @@ def check_timeout(timeout: object, call: str) -> None:
 
 def text_problem(text: str, call: str) -> Exception | None:
     """Why a client cannot send *text*: a lone surrogate, which UTF-8 cannot encode."""
-    if text.isascii():
+    at = unencodable_at(text)
+    if at is None:
         return None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return ValueError(
-            f"{call}: the text holds {text[exc.start]!r} at index {exc.start}, a lone "
-            "surrogate that UTF-8 cannot encode, so no client can send it (the websockets "
-            "client raises UnicodeEncodeError). Probably the text was decoded with "
-            "'surrogateescape' or built from JSON escapes; encode it properly, or send bytes"
-        )
-    return None
+    return ValueError(
+        f"{call}: the text holds {text[at]!r} at index {at}, a lone "
+        "surrogate that UTF-8 cannot encode, so no client can send it (the websockets "
+        "client raises UnicodeEncodeError). Probably the text was decoded with "
+        "'surrogateescape' or built from JSON escapes; encode it properly, or send bytes"
+    )
 
 
 def close_problem(code: object, reason: object) -> Exception | None:

@@ -260,7 +260,10 @@ class TestClient(_starlette.TestClient):
         """The portal an HTTP request runs in: the client's inside ``with client:``, the
         open sessions' outside it, else a portal of Starlette's own, for this request."""
         if self.portal is None and self._shared is not None:
-            yield AnyioPortal(self._shared)
+            # Counted as a user of that loop, so that a session closing meanwhile
+            # does not stop it under the request.
+            with self._server_loop() as portal:
+                yield AnyioPortal(portal)
             return
         with super()._portal_factory() as portal:
             yield portal

@@ -55,7 +55,6 @@ from yaat_testing.transports.base import Connection, Failures, Transport
 if TYPE_CHECKING:
     import httpx
 
-_R, _I = Consequence.RAISE, Consequence.IGNORE
 _CONNECTING = WebSocketState.CONNECTING
 _CONNECTED = WebSocketState.CONNECTED
 _RESPONSE = WebSocketState.RESPONSE
@@ -428,9 +427,9 @@ class MemoryConnection(Connection):
     def _lose_handshake(self, consequence: Consequence) -> None:
         """The server refuses (``RAISE``) or loses (``IGNORE``: daphne, whose handshake
         then times out, at once in memory) an accept the client would refuse."""
-        if consequence is _R or consequence is _I:
+        if consequence in (Consequence.RAISE, Consequence.IGNORE):
             self._handshake_lost = True
-        if consequence is _I:
+        if consequence is Consequence.IGNORE:
             self._to_client.put(_DROPPED)
 
     def _send_after_lost_handshake(self, message: Message) -> None:
@@ -717,7 +716,7 @@ class MemoryConnection(Connection):
             if violation is not None and self.strict.enforces(violation.rule):
                 self.failures.add(violation.error())
         if self._handshake_lost:
-            if self.profile.consequences["subprotocol-not-offered"] is _R:
+            if self.profile.consequences["subprotocol-not-offered"] is Consequence.RAISE:
                 self._to_client.put(_DROPPED)  # no answer ever: the connection closes
             return
         if self._unsent_close is not None and self.closed is None:
