@@ -362,3 +362,34 @@ async def test_a_profile_may_hold_a_close_until_the_receive_that_waits_returns()
                 await ws.receive(timeout=0.1)
             await ws.drop()
     assert seen == [{"type": "websocket.disconnect", "code": 1005}, {"type": "close returned"}]
+
+
+async def _closes_right_after_accept(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await send(ACCEPT)
+    await asyncio.sleep(0)  # the client's handshake ends: it sends
+    await send({"type": "websocket.close", "code": 4002, "reason": "two"})
+    seen.append(await receive())
+
+
+@pytest.mark.parametrize(
+    ("server", "first_received"),
+    [
+        # uvicorn tells the app its own close at once: the message comes too late
+        ("uvicorn", {"type": "websocket.disconnect", "code": 4002, "reason": "two"}),
+        # hypercorn reads the client's frames up to its answer: the message first
+        ("hypercorn", {"type": "websocket.receive", "bytes": None, "text": "early"}),
+    ],
+)
+async def test_a_message_the_client_sends_reaches_the_server_turns_later(
+    server: str, first_received: Message
+) -> None:
+    # Sent as the handshake ends, while the app goes on to close: on a real server the
+    # frame is still on its way when the close goes out (the generated corpus, 'race:
+    # two tasks close at once, client sends').
+    seen.clear()
+    async with TestClient(_closes_right_after_accept, server=server, strict=False) as client:
+        async with client.websocket_connect("/") as ws:
+            await ws.send_text("early")
+            assert (await ws.receive_close())[0] == 4002
+    assert seen == [first_received]

@@ -330,13 +330,15 @@ class ServerProfile:
     #: the app's own close; ``None``: as just after the client's close.  uvicorn raises
     #: ``ClientDisconnected`` then, hypercorn returns at once (its stream is closed).
     after_lost: Consequence | None = None
-    #: Loop turns from the client's close or drop until the server sees it, with the
-    #: ``websockets`` client in the same loop: the client's handshake ends, its close
-    #: frame is written and read by the server turns later, and the app's calls in
-    #: between go through (measured on the corpus: 4 for uvicorn and hypercorn; 2 for
-    #: granian and daphne, whose I/O runs in threads of their own, matters less).  None
-    #: while the app waits in ``receive()``: it runs nothing meanwhile.
-    client_close_turns: int = 4
+    #: Loop turns from a frame the client sends (a message, its close, or a drop) until
+    #: the server reads it, with the ``websockets`` client in the same loop: the frame
+    #: is written and read by the server turns later, and the app's calls in between go
+    #: through (measured on the corpus: 4 for uvicorn and hypercorn; 2 for granian and
+    #: daphne, whose I/O runs in threads of their own, matters less).  Frames arrive in
+    #: the order sent, and the client's answer to the app's close comes behind them.
+    #: None while the app waits in ``receive()`` and nothing is on its way: it runs
+    #: nothing meanwhile.
+    client_frame_turns: int = 4
     #: Loop turns from the app's close until the connection is gone, with a client that
     #: answers the close at once, as ``websockets`` does (``after_lost`` applies then):
     #: the server writes the frame, the client answers on the next turn, the server
@@ -630,7 +632,7 @@ GRANIAN = ServerProfile(
     sends_accept_headers=False,
     sends_until_disconnect_read=True,
     answers_close_when_read=True,
-    client_close_turns=2,
+    client_frame_turns=2,
     raise_after_accept=1005,
     return_after_accept=1005,
     receive_after_disconnect=1005,
@@ -698,7 +700,7 @@ DAPHNE = ServerProfile(
     sends_close_reason=False,
     disconnect_after_refusal=(1006, None),
     refusal_lost_turns=0,  # the protocol is disconnected at once: sends are ignored
-    client_close_turns=2,
+    client_frame_turns=2,
     # Twisted's thread and the close handshake race: raised in some live runs, ignored
     # in others
     nondeterministic=frozenset(

@@ -36,7 +36,7 @@ FAMILIES = {
         "differs in what the app sees afterwards"
     ),
     "latency": (
-        "the client's close or drop reaches the server client_close_turns loop turns after "
+        "the client's close or drop reaches the server client_frame_turns loop turns after "
         "it is sent, and the app's sends in between go through; live, a send of 64 KiB "
         "takes the kernel longer than a turn, so fewer or more of them go out first than "
         "the turns the harness counts"

@@ -12,7 +12,9 @@ spec leaves the choice open, does what its server profile says.
 from __future__ import annotations
 
 import weakref
+from collections import deque
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from yaat.protocol import DENIAL_EXTENSION, Side, WebSocketState, next_state
@@ -248,6 +250,8 @@ class MemoryConnection(Connection):
         "_to_app",
         "_to_client",
         "_unsent_close",
+        "_wire",
+        "_wire_turn",
         "accept_headers",
         "app_state",
         "client_state",
@@ -313,6 +317,10 @@ class MemoryConnection(Connection):
         #: Whether the server refused or lost the accept (of a subprotocol the client
         #: did not offer), so that the handshake never completes.
         self._handshake_lost = False
+        #: The client's frames on their way to the server, each with the turn it arrives
+        #: on (``ServerProfile.client_frame_turns``), and the turns counted so far.
+        self._wire: deque[tuple[int, Callable[[], None]]] = deque()
+        self._wire_turn = 0
         loop = running_loop()
         self._loop = loop
         alarm = transport.alarm(loop)
@@ -683,7 +691,10 @@ class MemoryConnection(Connection):
             told = self._disconnect(code if seen[0] == code else 1002, reason)
         else:
             told = self._disconnect(after, reason)
-        self._ended(told)
+        if after == "own":
+            self._ended(told)
+        else:  # the client's answer: behind what it sent before it read the close
+            self._behind_the_wire(partial(self._ended, told))
         self._to_client.put({"type": "websocket.close", "code": seen[0], "reason": seen[1]})
         self._lose_after(self.profile.closing_handshake_turns)
 
@@ -907,12 +918,15 @@ class MemoryConnection(Connection):
                 return True
         if self.profile.receive_has_both_keys:
             message = {"type": "websocket.receive", "bytes": None, "text": None, **message}
-        self._to_app.put(message)
+        if self._wire or not self._to_app.waiters:
+            self._over_the_wire(partial(self._to_app.put, message))
+        else:  # the fast path: the app waits for it, and nothing is on its way before it
+            self._to_app.put(message)
         return True
 
     def _client_sends_close(self, code: int, reason: str) -> None:
         """The client's close: the answer it will get, and the server's side of it, which
-        comes a few turns later (``client_close_turns``)."""
+        comes a few turns later (``client_frame_turns``)."""
         profile = self.profile
         self._client_sent_close = True
         echo = code if profile.close_echo == "client" else profile.close_echo
@@ -923,15 +937,40 @@ class MemoryConnection(Connection):
                 self._close_unanswered = True  # answered when the app receives it
             else:
                 self.closed = self._client_close
-        self._after_turns(self._turns_to_server(), self._client_closes, code, reason)
+        self._over_the_wire(partial(self._client_closes, code, reason))
 
-    def _turns_to_server(self) -> int:
-        """The loop turns the client's close or drop takes to reach the server
-        (``client_close_turns``), so that the app's code that runs meanwhile goes first;
-        none while the app waits in receive(): then it runs nothing meanwhile, and a
-        session's close costs no turns (a second task of the app may run meanwhile, and
-        then the order differs from a server's in a few racing cases)."""
-        return 0 if self._to_app.waiters else self.profile.client_close_turns
+    def _over_the_wire(self, arrive: Callable[[], None]) -> None:
+        """A frame the client sent: *arrive* runs as the server reads it,
+        ``client_frame_turns`` loop turns later, so that the app's code that runs
+        meanwhile goes first, and never before a frame sent earlier.  None while the
+        app waits in receive() and nothing is on its way: then the app runs nothing
+        meanwhile, and a round trip or a session's close costs no turns (a second task
+        of the app may run meanwhile, and then the order differs from a server's in a
+        few racing cases)."""
+        wire = self._wire
+        turns = 0 if self._to_app.waiters else self.profile.client_frame_turns
+        if not wire and not turns:
+            arrive()
+            return
+        wire.append((self._wire_turn + turns, arrive))
+        if len(wire) == 1:
+            self._loop.call_soon(self._wire_tick)
+
+    def _behind_the_wire(self, arrive: Callable[[], None]) -> None:
+        """What the client does once it has read a frame from the server (its answer to
+        the app's close): after the frames it sent before, or at once."""
+        if self._wire:
+            self._wire.append((self._wire_turn, arrive))
+        else:
+            arrive()
+
+    def _wire_tick(self) -> None:
+        self._wire_turn += 1
+        wire = self._wire
+        while wire and wire[0][0] <= self._wire_turn:
+            wire.popleft()[1]()
+        if wire:
+            self._loop.call_soon(self._wire_tick)
 
     def _close_in_flight(self) -> bool:
         """Whether the client's close is on its way: the server has not read it, and what
@@ -1012,14 +1051,7 @@ class MemoryConnection(Connection):
         the server sees it, a few turns later."""
         self.transcript.record(CLIENT_TO_APP, {"type": "websocket.disconnect", "dropped": True})
         self.closed = self.closed or (1006, "")
-        self._after_turns(self._turns_to_server(), self._dropped)
-
-    def _after_turns(self, turns: int, callback: Callable[..., None], *args: Any) -> None:
-        """``callback(*args)`` after *turns* loop turns (at once for 0)."""
-        if turns <= 0:
-            callback(*args)
-        else:
-            self._loop.call_soon(self._after_turns, turns - 1, callback, *args)
+        self._over_the_wire(self._dropped)
 
     def _dropped(self) -> None:
         self.client_state = _DISCONNECTED
