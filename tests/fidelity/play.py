@@ -504,8 +504,11 @@ class MemoryClient(ClientSide):
                 return [1006, ""]
             self.readable -= 1
         try:
-            message = await self.ws.receive(timeout=timeout)
-        except WebSocketTimeout:
+            # Bounded by wait_for, as LiveClient.recv is: on Python 3.11 it runs the call
+            # in a task of its own, which costs the client loop turns before it sees a
+            # message, live and in memory alike (the session's own bound is a backstop).
+            message = await asyncio.wait_for(self.ws.receive(timeout=timeout * 2), timeout)
+        except (WebSocketTimeout, TimeoutError):
             return None
         if message["type"] == "websocket.close":
             return [message["code"], shown_reason(message["reason"] or "")]
