@@ -460,8 +460,6 @@ _ALLOWED_BY_DESIGN = frozenset(
     }
 )
 
-_R, _D, _I, _A = Consequence.RAISE, Consequence.DROP, Consequence.IGNORE, Consequence.ALLOW
-_QUEUE_THEN_RAISE = CloseFix.QUEUE_THEN_RAISE
 _DENIAL = "websocket.http.response"
 
 
@@ -470,18 +468,18 @@ def _consequences(**changes: Consequence) -> Mapping[str, Consequence]:
 
     Keyword names are the rule names with ``_`` for ``-``.
     """
-    table = dict.fromkeys(RULES, _R)
+    table = dict.fromkeys(RULES, Consequence.RAISE)
     table.update(
         {
-            "close-code": _A,
-            "close-reason": _A,
+            "close-code": Consequence.ALLOW,
+            "close-reason": Consequence.ALLOW,
             # sent; the client fails the handshake and drops the connection
-            "subprotocol-not-offered": _A,
-            "receive-after-disconnect": _A,  # see receive_after_disconnect
-            "app-return-value": _A,  # logged, and ignored
-            "denial-without-extension": _A,  # see sends_denial
-            "denial-incomplete": _D,
-            "header-name-case": _A,
+            "subprotocol-not-offered": Consequence.ALLOW,
+            "receive-after-disconnect": Consequence.ALLOW,  # see receive_after_disconnect
+            "app-return-value": Consequence.ALLOW,  # logged, and ignored
+            "denial-without-extension": Consequence.ALLOW,  # see sends_denial
+            "denial-incomplete": Consequence.DROP,
+            "header-name-case": Consequence.ALLOW,
         }
     )
     for name, consequence in changes.items():
@@ -504,17 +502,19 @@ UVICORN = ServerProfile(
     refusal_lost_turns=1,  # the transport is closed in send(): lost on the next turn
     # websockets refuses to build any frame but a valid one, after uvicorn has queued
     # the app's disconnect
-    close_fixes=dict.fromkeys(set(CloseKind) - {CloseKind.PREDEFINED_CODE}, _QUEUE_THEN_RAISE),
-    after_lost=_R,
+    close_fixes=dict.fromkeys(
+        set(CloseKind) - {CloseKind.PREDEFINED_CODE}, CloseFix.QUEUE_THEN_RAISE
+    ),
+    after_lost=Consequence.RAISE,
     too_big=(
         (1009, "frame with {size} bytes exceeds limit of {limit} bytes"),
         (1009, "frame with {size} bytes exceeds limit of {limit} bytes"),
     ),
     consequences=_consequences(
-        text_and_bytes=_A,
-        neither_text_nor_bytes=_I,
-        accept_subprotocol_header=_A,
-        accept_subprotocol_type=_A,
+        text_and_bytes=Consequence.ALLOW,
+        neither_text_nor_bytes=Consequence.IGNORE,
+        accept_subprotocol_header=Consequence.ALLOW,
+        accept_subprotocol_type=Consequence.ALLOW,
     ),
     lenient=MappingProxyType(
         {
@@ -542,8 +542,8 @@ UVICORN_WSPROTO = ServerProfile(
         CloseKind.REASON_NOT_STR: CloseFix.QUEUE_THEN_RAISE_CLOSED,
         CloseKind.UNENCODABLE_REASON: CloseFix.QUEUE_THEN_RAISE_CLOSED,
     },
-    after_lost=_R,
-    close_after_client_close=_R,
+    after_lost=Consequence.RAISE,
+    close_after_client_close=Consequence.RAISE,
     disconnect_code_after_close="own",
     lost_code=1005,
     refusal_lost_turns=1,  # the transport is closed in send(): lost on the next turn
@@ -552,13 +552,13 @@ UVICORN_WSPROTO = ServerProfile(
         (1009, "Message exceeds the maximum size ({limit} bytes)"),
     ),
     consequences=_consequences(
-        subprotocol_not_offered=_R,  # wsproto refuses it: the handshake hangs
-        text_and_bytes=_A,
-        send_text_type=_A,
-        send_bytes_type=_A,
-        header_type=_A,
-        accept_subprotocol_header=_A,
-        accept_subprotocol_type=_D,
+        subprotocol_not_offered=Consequence.RAISE,  # wsproto refuses it: the handshake hangs
+        text_and_bytes=Consequence.ALLOW,
+        send_text_type=Consequence.ALLOW,
+        send_bytes_type=Consequence.ALLOW,
+        header_type=Consequence.ALLOW,
+        accept_subprotocol_header=Consequence.ALLOW,
+        accept_subprotocol_type=Consequence.DROP,
     ),
     lenient=MappingProxyType(
         {
@@ -593,10 +593,10 @@ HYPERCORN = ServerProfile(
     disconnect_code_after_close=1000,
     disconnect_after_refusal=(1000, 1000),  # its state is HTTPCLOSED: NORMAL_CLOSURE
     holds_denial_start=True,
-    close_after_close=_I,
-    after_lost=_I,  # its stream is closed: app_send() returns at once
+    close_after_close=Consequence.IGNORE,
+    after_lost=Consequence.IGNORE,  # its stream is closed: app_send() returns at once
     drop_code=1006,
-    send_after_client_close=_I,
+    send_after_client_close=Consequence.IGNORE,
     receive_has_both_keys=True,
     too_big=(None, (1006, "")),
     send_buffer=4_040_000,
@@ -604,12 +604,12 @@ HYPERCORN = ServerProfile(
     shutdown_close=1011,
     shutdown_disconnect=None,
     consequences=_consequences(
-        subprotocol_not_offered=_R,  # its handshake raises: the handshake hangs
-        text_and_bytes=_A,
-        header_type=_D,
-        accept_subprotocol_header=_D,
-        accept_subprotocol_type=_D,
-        response_status=_I,
+        subprotocol_not_offered=Consequence.RAISE,  # its handshake raises: the handshake hangs
+        text_and_bytes=Consequence.ALLOW,
+        header_type=Consequence.DROP,
+        accept_subprotocol_header=Consequence.DROP,
+        accept_subprotocol_type=Consequence.DROP,
+        response_status=Consequence.IGNORE,
     ),
     lenient=MappingProxyType(
         {
@@ -641,7 +641,7 @@ GRANIAN = ServerProfile(
         CloseKind.REASON_NOT_STR: CloseFix.NO_REASON,
         CloseKind.UNENCODABLE_REASON: CloseFix.NO_REASON,
     },
-    send_after_client_close=_I,
+    send_after_client_close=Consequence.IGNORE,
     too_big=((1005, ""), (1005, "")),
     send_buffer=3_970_000,
     close_while_receive_waits="returns_after_receive",
@@ -650,14 +650,14 @@ GRANIAN = ServerProfile(
     shutdown_close=1006,
     shutdown_disconnect=1005,  # most runs: the process may exit before the app hears it
     consequences=_consequences(
-        send_text_type=_A,
-        send_bytes_type=_A,
-        send_text_encoding=_A,
-        send_before_accept=_I,
-        message_after_close=_I,
-        header_type=_A,
-        accept_subprotocol_header=_A,
-        accept_subprotocol_type=_A,
+        send_text_type=Consequence.ALLOW,
+        send_bytes_type=Consequence.ALLOW,
+        send_text_encoding=Consequence.ALLOW,
+        send_before_accept=Consequence.IGNORE,
+        message_after_close=Consequence.IGNORE,
+        header_type=Consequence.ALLOW,
+        accept_subprotocol_header=Consequence.ALLOW,
+        accept_subprotocol_type=Consequence.ALLOW,
     ),
     lenient=MappingProxyType(
         {
@@ -708,11 +708,11 @@ DAPHNE = ServerProfile(
         for kind in ("websocket.send", "websocket.close")
         for app_closed in (True, False)
     ),
-    after_lost=_I,
+    after_lost=Consequence.IGNORE,
     drop_code=1006,
     close_echo=1000,
-    close_after_close=_I,
-    send_after_client_close=_I,
+    close_after_close=Consequence.IGNORE,
+    send_after_client_close=Consequence.IGNORE,
     max_message_size=2**20,
     app_max_message_size=2**20,
     too_big=((1006, ""), (1006, "")),
@@ -721,18 +721,18 @@ DAPHNE = ServerProfile(
     shutdown_close=1006,
     shutdown_disconnect=None,
     consequences=_consequences(
-        subprotocol_not_offered=_I,  # autobahn fails the handshake: it hangs
-        neither_text_nor_bytes=_I,
-        unknown_message_type=_I,
-        denial_after_accept=_I,
-        body_before_start=_I,
-        response_status=_I,
-        response_body_type=_I,
-        header_type=_A,
-        accept_subprotocol_header=_A,
-        accept_subprotocol_type=_A,
-        denial_without_extension=_I,
-        denial_incomplete=_I,
+        subprotocol_not_offered=Consequence.IGNORE,  # autobahn fails the handshake: it hangs
+        neither_text_nor_bytes=Consequence.IGNORE,
+        unknown_message_type=Consequence.IGNORE,
+        denial_after_accept=Consequence.IGNORE,
+        body_before_start=Consequence.IGNORE,
+        response_status=Consequence.IGNORE,
+        response_body_type=Consequence.IGNORE,
+        header_type=Consequence.ALLOW,
+        accept_subprotocol_header=Consequence.ALLOW,
+        accept_subprotocol_type=Consequence.ALLOW,
+        denial_without_extension=Consequence.IGNORE,
+        denial_incomplete=Consequence.IGNORE,
     ),
     lenient=MappingProxyType(
         {
