@@ -126,3 +126,16 @@ async def test_waits_cancelled_before_any_wake_up_do_not_pile_up() -> None:
     assert 0 < len(channel.waiters) <= 16
     channel.put("still served")
     assert await channel.get(None) == "still served"
+
+
+async def test_awaited_counts_only_waits_still_waiting() -> None:
+    channel = Channel(asyncio.get_running_loop())
+    assert not channel.awaited()
+    getter = asyncio.create_task(channel.get(None))
+    await asyncio.sleep(0)
+    assert channel.awaited()
+    getter.cancel()  # a receive bounded by wait_for that timed out, say
+    with pytest.raises(asyncio.CancelledError):
+        await getter
+    assert channel.waiters  # its future stays until the next wake-up ...
+    assert not channel.awaited()  # ... and nobody waits

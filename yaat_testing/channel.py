@@ -134,6 +134,11 @@ class Channel:
         if self.waiters or self.thread_waiter is not None:
             self.wake_all()
 
+    def awaited(self) -> bool:
+        """Whether someone waits for an item now: a wait cancelled since (a receive
+        bounded by ``wait_for``, say) leaves its future behind until the next wake-up."""
+        return any(not waiter.done() for waiter, _ in self.waiters)
+
     def wake_all(self) -> None:
         """Wake every waiter, so that each looks again at what changed.
 

@@ -922,7 +922,7 @@ class MemoryConnection(Connection):
                 return True
         if self.profile.receive_has_both_keys:
             message = {"type": "websocket.receive", "bytes": None, "text": None, **message}
-        if self._wire or not self._to_app.waiters:
+        if self._wire or not self._to_app.awaited():
             self._over_the_wire(partial(self._to_app.put, message))
         else:  # the fast path: the app waits for it, and nothing is on its way before it
             self._to_app.put(message)
@@ -952,7 +952,7 @@ class MemoryConnection(Connection):
         of the app may run meanwhile, and then the order differs from a server's in a
         few racing cases)."""
         wire = self._wire
-        turns = 0 if self._to_app.waiters else self.profile.client_frame_turns + later
+        turns = 0 if self._to_app.awaited() else self.profile.client_frame_turns + later
         if not wire and not turns:
             arrive()
             return
@@ -989,7 +989,7 @@ class MemoryConnection(Connection):
         self._close_read = True
         self._wake_sender()
         told = code if profile.disconnect_code == "client" else profile.disconnect_code
-        waiting = bool(self._to_app.waiters)  # the app waits in receive()
+        waiting = self._to_app.awaited()  # the app waits in receive()
         self._ended(self._disconnect(told, reason))
         if not self._close_unanswered:
             self._lose_soon(waiting)  # the server closes the connection
