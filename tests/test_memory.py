@@ -393,3 +393,28 @@ async def test_a_message_the_client_sends_reaches_the_server_turns_later(
             await ws.send_text("early")
             assert (await ws.receive_close())[0] == 4002
     assert seen == [first_received]
+
+
+async def _records_what_it_receives(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await send(ACCEPT)
+    while (message := await receive())["type"] != "websocket.disconnect":
+        seen.append(message)
+
+
+@pytest.mark.parametrize(("server", "turns"), [("uvicorn", 1), ("daphne", 3)])
+async def test_a_frame_reaches_an_app_waiting_in_receive_at_once_unless_read_in_a_thread(
+    server: str, turns: int
+) -> None:
+    # daphne's Twisted reactor reads the socket in a thread of its own: the frame takes
+    # its client_frame_turns (2), and the app's task one more to wake.
+    seen.clear()
+    async with TestClient(_records_what_it_receives, server=server) as client:
+        async with client.websocket_connect("/") as ws:
+            await asyncio.sleep(0)  # the app waits in receive()
+            await ws.send_text("hi")
+            for _ in range(turns - 1):
+                await asyncio.sleep(0)
+            assert seen == []
+            await asyncio.sleep(0)
+            assert seen == [{"type": "websocket.receive", "text": "hi"}]

@@ -337,8 +337,12 @@ class ServerProfile:
     #: daphne, whose I/O runs in threads of their own, matters less).  Frames arrive in
     #: the order sent, and the client's answer to the app's close comes behind them.
     #: None while the app waits in ``receive()`` and nothing is on its way: it runs
-    #: nothing meanwhile.
+    #: nothing meanwhile (unless ``reads_in_another_thread``).
     client_frame_turns: int = 4
+    #: Whether the server reads the socket in a thread of its own and hands what it
+    #: read to the app's loop (daphne's Twisted reactor): a client's frame then takes
+    #: ``client_frame_turns`` even while the app waits in ``receive()``.
+    reads_in_another_thread: bool = False
     #: Loop turns from the app's close until the connection is gone, with a client that
     #: answers the close at once, as ``websockets`` does (``after_lost`` applies then):
     #: the server writes the frame, the client answers on the next turn, the server
@@ -701,6 +705,7 @@ DAPHNE = ServerProfile(
     disconnect_after_refusal=(1006, None),
     refusal_lost_turns=0,  # the protocol is disconnected at once: sends are ignored
     client_frame_turns=2,
+    reads_in_another_thread=True,
     # Twisted's thread and the close handshake race: raised in some live runs, ignored
     # in others
     nondeterministic=frozenset(

@@ -922,7 +922,7 @@ class MemoryConnection(Connection):
                 return True
         if self.profile.receive_has_both_keys:
             message = {"type": "websocket.receive", "bytes": None, "text": None, **message}
-        if self._wire or not self._to_app.awaited():
+        if self._wire or not self._app_waits():
             self._over_the_wire(partial(self._to_app.put, message))
         else:  # the fast path: the app waits for it, and nothing is on its way before it
             self._to_app.put(message)
@@ -952,13 +952,18 @@ class MemoryConnection(Connection):
         of the app may run meanwhile, and then the order differs from a server's in a
         few racing cases)."""
         wire = self._wire
-        turns = 0 if self._to_app.awaited() else self.profile.client_frame_turns + later
+        turns = 0 if self._app_waits() else self.profile.client_frame_turns + later
         if not wire and not turns:
             arrive()
             return
         wire.append((self._wire_turn + turns, arrive))
         if len(wire) == 1:
             self._loop.call_soon(self._wire_tick)
+
+    def _app_waits(self) -> bool:
+        """Whether the app waits in receive() for the client's next frame, which then
+        reaches it at once (``ServerProfile.reads_in_another_thread``: never)."""
+        return self._to_app.awaited() and not self.profile.reads_in_another_thread
 
     def _behind_the_wire(self, arrive: Callable[[], None]) -> None:
         """What the client does once it has read a frame from the server (its answer to
