@@ -15,6 +15,7 @@ from yaat.protocol import Side, WebSocketState, next_state
 from yaat.types import Message, Receive, Scope, Send
 from yaat.websockets import WebSocketDisconnect
 from yaat_testing import ASGIProtocolError, TestClient, WebSocketDenied, WebSocketRequest
+from yaat_testing.exceptions import ServerRefused
 from yaat_testing.profiles import GRANIAN
 from yaat_testing.rules import Facts, check_send
 from yaat_testing.transports.memory import MemoryConnection, MemoryTransport
@@ -418,3 +419,30 @@ async def test_a_frame_reaches_an_app_waiting_in_receive_at_once_unless_read_in_
             assert seen == []
             await asyncio.sleep(0)
             assert seen == [{"type": "websocket.receive", "text": "hi"}]
+
+
+async def _refuses_its_close_then_waits(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await send(ACCEPT)
+    with pytest.raises(ServerRefused, match="counts the connection closed"):
+        await send({"type": "websocket.close", "code": "4001"})
+    seen.append(await receive())  # its own disconnect, queued before wsproto failed
+    try:
+        seen.append(await asyncio.wait_for(receive(), 0.2))
+    except TimeoutError:
+        seen.append({"type": "nothing came"})
+
+
+async def test_wsproto_takes_the_clients_close_for_the_answer_to_a_close_it_refused() -> None:
+    # uvicorn marks the close sent before wsproto refuses a str code; the client's close
+    # then looks like the answer: the app is not told of it, and it is never answered.
+    seen.clear()
+    async with TestClient(
+        _refuses_its_close_then_waits, server="uvicorn-wsproto", strict=False
+    ) as client:
+        async with client.websocket_connect("/") as ws:
+            await ws.close(timeout=1.0)
+    assert seen == [
+        {"type": "websocket.disconnect", "code": "4001", "reason": ""},
+        {"type": "nothing came"},
+    ]

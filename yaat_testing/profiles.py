@@ -117,7 +117,9 @@ class CloseFix(enum.Enum):
     QUEUE_THEN_RAISE = "queue, then raise"
     #: The same, but the server counts the close as sent, though nothing went out: what
     #: the app sends after it raises, and the client sees 1006 when the app ends
-    #: (uvicorn with wsproto marks the close sent before wsproto fails).
+    #: (uvicorn with wsproto marks the close sent before wsproto fails).  It takes the
+    #: client's close for the answer to it: the app is not told, and the client's close
+    #: is never answered.
     QUEUE_THEN_RAISE_CLOSED = "queue, then raise, counted closed"
     #: The app's ``send()`` raises and the server counts itself closed, though nothing
     #: went out: a send after it raises, a close after it is sent (hypercorn sets its

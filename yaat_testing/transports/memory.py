@@ -933,6 +933,10 @@ class MemoryConnection(Connection):
         comes a few turns later (``client_frame_turns``)."""
         profile = self.profile
         self._client_sent_close = True
+        if self._unsent_close is CloseFix.QUEUE_THEN_RAISE_CLOSED:
+            # The server counted the close it refused as sent, and takes this one for
+            # the answer to it: it tells the app nothing and answers nothing.
+            return
         echo = code if profile.close_echo == "client" else profile.close_echo
         # the echo carries the client's reason where the server sends reasons at all
         self._client_close = (echo, reason if echo == code and profile.sends_close_reason else "")
