@@ -28,6 +28,7 @@ from yaat_testing.loops import (
     NoEventLoop,
     TrioFuture,
     TrioLoop,
+    call_at_next_poll,
     current_task,
     is_cancellation,
     one_turn,
@@ -293,3 +294,13 @@ def test_a_context_copied_for_another_library_says_which_one_runs_it() -> None:
         assert sniffio.current_async_library_cvar.get() == "trio"  # the caller's is kept
     finally:
         sniffio.current_async_library_cvar.reset(token)
+
+
+async def test_call_at_next_poll_runs_behind_the_callbacks_already_due() -> None:
+    loop = asyncio.get_running_loop()
+    ran: list[str] = []
+    call_at_next_poll(loop, ran.append, "at the poll")  # asked first ...
+    loop.call_soon(ran.append, "soon")  # (a call_soon asked first would run first)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert ran == ["soon", "at the poll"]  # ... and runs after, as a socket read would

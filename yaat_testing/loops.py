@@ -118,6 +118,19 @@ class Loop(Protocol):
         ...
 
 
+def call_at_next_poll(loop: Loop, callback: Callable[..., object], /, *args: Any) -> None:
+    """Call ``callback(*args)`` when *loop* next polls its sockets, behind the callbacks
+    already due: where a server in the loop reads what its peer wrote.
+
+    asyncio runs a timer that is due with the callbacks of the I/O it polled, after the
+    ones queued before; a ``call_soon`` would run among those.  On trio: soon.
+    """
+    if type(loop) is TrioLoop:
+        loop.call_soon(callback, *args)
+    else:
+        loop.call_at(loop.time(), callback, *args)
+
+
 def running_loop() -> Loop:
     """The loop of the running asyncio or trio code: asyncio's own, or a :class:`TrioLoop`."""
     try:

@@ -328,29 +328,28 @@ class ServerProfile:
     #: ``message-after-close`` rule's consequence says.  hypercorn and daphne ignore it.
     close_after_close: Consequence | None = None
     #: What an app's send or close does once the connection is gone: the loop turn
-    #: after the client's close, at once after a drop, ``closing_handshake_turns`` after
-    #: the app's own close; ``None``: as just after the client's close.  uvicorn raises
-    #: ``ClientDisconnected`` then, hypercorn returns at once (its stream is closed).
+    #: after the client's close, at once after a drop, three turns after the app's own
+    #: close (the client reads it at the next poll and answers at once, the server
+    #: reads the answer at the poll after and closes the socket, and asyncio reports
+    #: the connection lost on the next turn); ``None``: as just after the client's
+    #: close.  uvicorn raises ``ClientDisconnected`` then, hypercorn returns at once
+    #: (its stream is closed).
     after_lost: Consequence | None = None
     #: Loop turns from a frame the client sends (a message, its close, or a drop) until
-    #: the server reads it, with the ``websockets`` client in the same loop: the frame
-    #: is written and read by the server turns later, and the app's calls in between go
-    #: through (measured on the corpus: 4 for uvicorn and hypercorn; 2 for granian and
-    #: daphne, whose I/O runs in threads of their own, matters less).  Frames arrive in
-    #: the order sent, and the client's answer to the app's close comes behind them.
-    #: None while the app waits in ``receive()`` and nothing is on its way: it runs
-    #: nothing meanwhile (unless ``reads_in_another_thread``).
-    client_frame_turns: int = 4
+    #: the server reads it, with the ``websockets`` client in the same loop, so that the
+    #: app's calls in between go through: a server in the loop reads it when the loop
+    #: polls its sockets, behind the callbacks already due (measured on the corpus: 3
+    #: for uvicorn and hypercorn); one that reads in a thread of its own hands it to the
+    #: loop among them (2 for granian and daphne).  Frames arrive in the order sent, and
+    #: the client's answer to the app's close comes behind them.  None while the app
+    #: waits in ``receive()`` and nothing is on its way: it runs nothing meanwhile
+    #: (unless ``reads_in_another_thread``).
+    client_frame_turns: int = 3
     #: Whether the server reads the socket in a thread of its own and hands what it
-    #: read to the app's loop (daphne's Twisted reactor): a client's frame then takes
-    #: ``client_frame_turns`` even while the app waits in ``receive()``.
+    #: read to the app's loop (daphne's Twisted reactor, granian's Rust runtime): a
+    #: client's frame then takes ``client_frame_turns`` even while the app waits in
+    #: ``receive()``.
     reads_in_another_thread: bool = False
-    #: Loop turns from the app's close until the connection is gone, with a client that
-    #: answers the close at once, as ``websockets`` does (``after_lost`` applies then):
-    #: the server writes the frame, the client answers on the next turn, the server
-    #: reads the answer on the next and closes the socket, and asyncio reports the
-    #: connection lost on the turn after.
-    closing_handshake_turns: int = 4
     #: What a ``receive()`` returns once the app has had a disconnect or has closed:
     #: what the server queued, then nothing ever (``"wait"``), or at once a disconnect
     #: with this code, whatever was queued (granian: 1005, its socket is closed).
@@ -639,6 +638,7 @@ GRANIAN = ServerProfile(
     sends_until_disconnect_read=True,
     answers_close_when_read=True,
     client_frame_turns=2,
+    reads_in_another_thread=True,
     raise_after_accept=1005,
     return_after_accept=1005,
     receive_after_disconnect=1005,

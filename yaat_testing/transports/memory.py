@@ -30,7 +30,14 @@ from yaat_testing.exceptions import (
     WebSocketTimeout,
 )
 from yaat_testing.lifespan import Lifespan, LifespanMode
-from yaat_testing.loops import Future, Loop, current_task, one_turn, running_loop
+from yaat_testing.loops import (
+    Future,
+    Loop,
+    call_at_next_poll,
+    current_task,
+    one_turn,
+    running_loop,
+)
 from yaat_testing.profiles import (
     UVICORN,
     CloseFix,
@@ -72,6 +79,8 @@ _HANDSHAKE_GRACE = 1.0  # how long a refusing app may take to finish, so its err
 #: the next turn (asyncio's transport), and the server learns of it from a failed read
 #: through connection_lost, a turn later (measured: 5 cells of the corpus on uvicorn).
 _DROP_TURNS = 2
+#: The loop turns from an accept the client refuses until the server sees it drop.
+_FAILED_HANDSHAKE_TURNS = 4
 
 
 def is_plain_data(message: Message) -> bool:
@@ -700,7 +709,11 @@ class MemoryConnection(Connection):
         else:  # the client's answer: behind what it sent before it read the close
             self._behind_the_wire(partial(self._ended, told))
         self._to_client.put({"type": "websocket.close", "code": seen[0], "reason": seen[1]})
-        self._lose_after(self.profile.closing_handshake_turns)
+        # The client reads the close at the next poll and answers at once; the server
+        # reads the answer at the poll after and closes the socket; asyncio reports the
+        # connection lost on the turn after that.
+        loop = self._loop
+        call_at_next_poll(loop, call_at_next_poll, loop, self._lose_after, 1)
 
     def _ended(self, disconnect: Message | None, lost: int | None = None) -> None:
         """The app's queue as the connection ends: *disconnect*, then the one the server
@@ -811,7 +824,7 @@ class MemoryConnection(Connection):
             if self.subprotocol is not None and self.subprotocol not in self._offered:
                 # The server sent it, and a real client refuses it: it drops the
                 # connection, and the app runs on until it finds out.
-                self._client_drops_after(self.profile.closing_handshake_turns)
+                self._client_drops_after(_FAILED_HANDSHAKE_TURNS)
                 raise ASGIProtocolError(
                     "subprotocol-not-offered",
                     f"the app accepted with subprotocol {self.subprotocol!r}, which the "
@@ -962,7 +975,7 @@ class MemoryConnection(Connection):
             return
         wire.append((self._wire_turn + turns, arrive))
         if len(wire) == 1:
-            self._loop.call_soon(self._wire_tick)
+            self._next_read(self._wire_tick)
 
     def _app_waits(self) -> bool:
         """Whether the app waits in receive() for the client's next frame, which then
@@ -983,7 +996,15 @@ class MemoryConnection(Connection):
         while wire and wire[0][0] <= self._wire_turn:
             wire.popleft()[1]()
         if wire:
-            self._loop.call_soon(self._wire_tick)
+            self._next_read(self._wire_tick)
+
+    def _next_read(self, callback: Callable[[], None]) -> None:
+        """*callback* on the next turn, where the server reads what the client wrote: as
+        the loop polls its sockets, or, from a thread of its own, among the callbacks."""
+        if self.profile.reads_in_another_thread:
+            self._loop.call_soon(callback)
+        else:
+            call_at_next_poll(self._loop, callback)
 
     def _close_in_flight(self) -> bool:
         """Whether the client's close is on its way: the server has not read it, and what
