@@ -446,3 +446,25 @@ async def test_wsproto_takes_the_clients_close_for_the_answer_to_a_close_it_refu
         {"type": "websocket.disconnect", "code": "4001", "reason": ""},
         {"type": "nothing came"},
     ]
+
+
+async def _refuses_then_runs_on(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await send({"type": "websocket.close"})
+    await asyncio.sleep(5)  # longer than the harness waits to learn why it refused
+    seen.append({"type": "ran on"})
+
+
+def test_an_app_that_refused_the_handshake_runs_on_as_on_a_server() -> None:
+    from tests.fidelity.clock import run_on_virtual_clock  # five seconds take none
+
+    async def scenario() -> None:
+        async with TestClient(_refuses_then_runs_on) as client:
+            with pytest.raises(WebSocketDenied, match="403"):
+                async with client.websocket_connect("/"):
+                    pass
+            await asyncio.sleep(6)
+
+    seen.clear()
+    run_on_virtual_clock(scenario())
+    assert seen == [{"type": "ran on"}]

@@ -71,6 +71,16 @@ async def test_an_app_that_never_ends_is_cancelled_after_the_timeout() -> None:
     assert runner.task.done()
 
 
+async def test_an_app_that_is_not_cancelled_after_the_timeout_runs_on() -> None:
+    runner = AppRunner(channel=Channel(asyncio.get_running_loop()))
+    runner.start(app_that("hang"), {}, nothing, ignore)  # type: ignore[arg-type]
+    assert not await runner.wait(0.05, cancel=False)
+    assert not runner.ended
+    assert runner.task is not None and not runner.task.done()
+    await runner.cancel(1.0)
+    assert runner.ended
+
+
 async def test_run_in_the_current_task_keeps_and_propagates() -> None:
     runner = AppRunner()
     with pytest.raises(Boom, match="the app's own"):

@@ -860,7 +860,9 @@ class MemoryConnection(Connection):
         close: tuple[int, str] | None = None,
     ) -> NoReturn:
         self.client_state = _DISCONNECTED
-        await self.runner.wait(_HANDSHAKE_GRACE)
+        # A server lets a refusing app run on; its error, if it ends soon, explains
+        # the refusal (the client's exit stops it, as a stopping server does).
+        await self.runner.wait(_HANDSHAKE_GRACE, cancel=False)
         self._to_client.close()
         self.failures.raise_pending()
         if close is None:
