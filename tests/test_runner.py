@@ -76,7 +76,8 @@ async def test_an_app_that_is_not_cancelled_after_the_timeout_runs_on() -> None:
     runner.start(app_that("hang"), {}, nothing, ignore)  # type: ignore[arg-type]
     assert not await runner.wait(0.05, cancel=False)
     assert not runner.ended
-    assert runner.task is not None and not runner.task.done()
+    assert runner.task is not None
+    assert not runner.task.done()
     await runner.cancel(1.0)
     assert runner.ended
 
