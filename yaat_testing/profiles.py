@@ -325,6 +325,11 @@ class ServerProfile:
     #: What a second ``websocket.close`` after the app's own does; ``None``: what the
     #: ``message-after-close`` rule's consequence says.  hypercorn and daphne ignore it.
     close_after_close: Consequence | None = None
+    #: Whether the server checks a close's code before its state, so that a close with
+    #: a code it refuses (``CloseFix.RAISE``) raises even after the app's own close,
+    #: until the connection is gone (autobahn's ``sendClose``: daphne; after the
+    #: client's close, daphne counts the connection gone once it has read it).
+    checks_close_code_first: bool = False
     #: What an app's send or close does once the connection is gone: the loop turn
     #: after the client's close, at once after a drop, ``closing_handshake_turns`` after
     #: the app's own close; ``None``: as just after the client's close.  uvicorn raises
@@ -712,6 +717,7 @@ DAPHNE = ServerProfile(
     drop_code=1006,
     close_echo=1000,
     close_after_close=_I,
+    checks_close_code_first=True,
     send_after_client_close=_I,
     max_message_size=2**20,
     app_max_message_size=2**20,

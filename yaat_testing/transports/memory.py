@@ -493,10 +493,24 @@ class MemoryConnection(Connection):
             or self.strict.enforces("message-after-close")
         ):
             return False
+        self._check_close_code(message)
         if self._unsent_close is CloseFix.RAISE_CLOSED and self.client_state is _CONNECTED:
             self._close(message)
             return True
         return self.closed is not None
+
+    def _check_close_code(self, message: Message) -> None:
+        """A close after the app's own: raise if this server checks the code before its
+        state and refuses it (``ServerProfile.checks_close_code_first``)."""
+        if not self.profile.checks_close_code_first:
+            return
+        code, reason = as_sent(message.get("code", 1000)), as_sent(message.get("reason") or "")
+        if self.profile.close_fix(code, reason)[0] is CloseFix.RAISE:
+            raise ServerRefused(
+                f"{self.profile.name} checks a close's code before it sees the connection "
+                f"closing: it cannot send close code {code!r}",
+                "send a code this server takes (docs/servers.md)",
+            )
 
     async def _send_to_paused_reader(self, message: Message) -> None:
         """A send while the client does not read: it waits once the buffer is full.
