@@ -285,7 +285,8 @@ class ServerProfile:
     close_fixes: Mapping[CloseKind, CloseFix] = field(default_factory=dict)
     #: Whether the close reason reaches the client.
     sends_close_reason: bool = True
-    #: Whether an empty text or binary message reaches the client.
+    #: Whether an empty text or binary message reaches the client; daphne drops one
+    #: before autobahn sees it, so after the app's close it returns where a send raises.
     sends_empty_messages: bool = True
     #: Whether the server answers the client's close only once the app has received it
     #: (granian): until then the app's close is the answer, and at the app's end the

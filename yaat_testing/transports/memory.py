@@ -469,7 +469,7 @@ class MemoryConnection(Connection):
         self.transcript.record(APP_TO_CLIENT, message)
         facts = Facts(self.app_state, self._offered, self._denial_extension)
         for violation in check_send(facts, message):
-            if violation.rule == "message-after-close" and self._ignores_second_close(message):
+            if violation.rule == "message-after-close" and self._ignores_after_close(message):
                 return
             if violation.rule == "subprotocol-not-offered":
                 self._lose_handshake(self.profile.consequences[violation.rule])
@@ -484,14 +484,17 @@ class MemoryConnection(Connection):
                 message = made
         self._apply(message)
 
-    def _ignores_second_close(self, message: Message) -> bool:
-        """A close after the app's own, which hypercorn and daphne ignore (not strict);
-        after a close hypercorn counted but never sent, this one is sent."""
-        if (
-            self.profile.close_after_close is not Consequence.IGNORE
-            or message.get("type") != "websocket.close"
-            or self.strict.enforces("message-after-close")
-        ):
+    def _ignores_after_close(self, message: Message) -> bool:
+        """A message after the app's own close that the server ignores (not strict): an
+        empty one, where the server drops empty messages before its protocol's state
+        check raises (daphne), or a close, which hypercorn and daphne ignore; after a
+        close hypercorn counted but never sent, this one is sent."""
+        if self.strict.enforces("message-after-close"):
+            return False
+        kind = message.get("type")
+        if kind == "websocket.send" and not self.profile.sends_empty_messages:
+            return not (message.get("text") or message.get("bytes"))
+        if self.profile.close_after_close is not Consequence.IGNORE or kind != "websocket.close":
             return False
         self._check_close_code(message)
         if self._unsent_close is CloseFix.RAISE_CLOSED and self.client_state is _CONNECTED:
