@@ -331,6 +331,12 @@ class ServerProfile:
     #: until the connection is gone (autobahn's ``sendClose``: daphne; after the
     #: client's close, daphne counts the connection gone once it has read it).
     checks_close_code_first: bool = False
+    #: Whether the app hears the client's answer to its close only as the connection
+    #: goes, ``closing_handshake_turns`` after its close, and its sends are ignored from
+    #: then on (daphne queues the disconnect in ``onClose``, as it marks the connection
+    #: disconnected, and ``handle_reply`` ignores what comes after); otherwise it comes
+    #: at once, behind the client's frames on their way.
+    disconnects_when_gone: bool = False
     #: What an app's send or close does once the connection is gone: the loop turn
     #: after the client's close, at once after a drop, ``closing_handshake_turns`` after
     #: the app's own close; ``None``: as just after the client's close.  uvicorn raises
@@ -719,6 +725,7 @@ DAPHNE = ServerProfile(
     close_echo=1000,
     close_after_close=_I,
     checks_close_code_first=True,
+    disconnects_when_gone=True,
     send_after_client_close=_I,
     max_message_size=2**20,
     app_max_message_size=2**20,

@@ -708,12 +708,15 @@ class MemoryConnection(Connection):
             told = self._disconnect(code if seen[0] == code else 1002, reason)
         else:
             told = self._disconnect(after, reason)
+        self._to_client.put({"type": "websocket.close", "code": seen[0], "reason": seen[1]})
         if after == "own":
             self._ended(told)
+        elif profile.disconnects_when_gone:  # the answer is told as the connection goes
+            self._lose_after(profile.closing_handshake_turns, told)
+            return
         else:  # the client's answer: behind what it sent before it read the close
             self._behind_the_wire(partial(self._ended, told))
-        self._to_client.put({"type": "websocket.close", "code": seen[0], "reason": seen[1]})
-        self._lose_after(self.profile.closing_handshake_turns)
+        self._lose_after(profile.closing_handshake_turns)
 
     def _ended(self, disconnect: Message | None, lost: int | None = None) -> None:
         """The app's queue as the connection ends: *disconnect*, then the one the server
@@ -1021,12 +1024,20 @@ class MemoryConnection(Connection):
         else:
             self._lose_after(1)
 
-    def _lose_after(self, turns: int) -> None:
-        """The connection is gone after *turns* loop turns (``ServerProfile.after_lost``)."""
-        if turns <= 0:
+    def _lose_after(self, turns: int, disconnect: Message | None = None) -> None:
+        """The connection is gone after *turns* loop turns (``ServerProfile.after_lost``);
+        the app is told *disconnect* then, if any, behind the client's frames on their way
+        (``ServerProfile.disconnects_when_gone``)."""
+        if turns > 0:
+            self._loop.call_soon(self._lose_after, turns - 1, disconnect)
+        elif disconnect is None:
             self._lost = True
         else:
-            self._loop.call_soon(self._lose_after, turns - 1)
+            self._behind_the_wire(partial(self._gone, disconnect))
+
+    def _gone(self, disconnect: Message) -> None:
+        self._lost = True
+        self._ended(disconnect)
 
     def _disconnect(self, code: int, reason: str) -> Message:
         """The ``websocket.disconnect`` the app gets: with the reason if this server
