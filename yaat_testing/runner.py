@@ -102,8 +102,9 @@ class AppRunner:
                 # the connection, this runner and the app's task in a cycle for the GC.
                 on_end(self)
 
-    async def wait(self, timeout: float) -> bool:
-        """Wait for the app to end; after *timeout*, cancel it.  True if it ended by itself."""
+    async def wait(self, timeout: float, *, cancel: bool = True) -> bool:
+        """Wait for the app to end; after *timeout*, cancel it (unless not *cancel*: it
+        runs on).  True if it ended by itself."""
         if not self.ended:
             loop = running_loop()
             await one_turn(loop)  # an app that ends on what it was just sent ends now
@@ -117,7 +118,8 @@ class AppRunner:
                 if self.ended or loop.time() >= deadline:
                     break
             if not self.ended:
-                await self.cancel(timeout)
+                if cancel:
+                    await self.cancel(timeout)
                 return False
         task = self.task
         if self._owned and task is not None and not task.done():

@@ -863,7 +863,8 @@ class MemoryConnection(Connection):
         close: tuple[int, str] | None = None,
     ) -> NoReturn:
         self.client_state = _DISCONNECTED
-        await self.runner.wait(_HANDSHAKE_GRACE)
+        # no server cancels an app that refused: it runs on until it ends, or the server stops
+        await self.runner.wait(_HANDSHAKE_GRACE, cancel=False)
         self._to_client.close()
         self.failures.raise_pending()
         if close is None:
