@@ -308,6 +308,11 @@ class ServerProfile:
     #: The disconnect the app gets after its close before accept (a 403), and after the
     #: last part of its denial response; ``None``: none, its ``receive()`` waits.
     disconnect_after_refusal: tuple[int | None, int | None] = (1006, 1006)
+    #: Whether each close the app sends after a refusal, which the server otherwise
+    #: ignores, gives a receive() the first of those disconnects again, unless one is
+    #: still queued (granian: a close with no socket notifies the accept event, a tokio
+    #: ``Notify`` that holds one wake-up, for which a receive() before accept waits).
+    close_after_refusal_disconnects: bool = False
     #: Loop turns from the server's end of a refused handshake (it closes the socket)
     #: until the app's calls find the connection gone (``after_lost``); ``None``: not
     #: before the app's next calls.
@@ -659,6 +664,7 @@ GRANIAN = ServerProfile(
     close_while_receive_waits="returns_after_receive",
     disconnect_code_after_close=1005,
     disconnect_after_refusal=(1005, None),
+    close_after_refusal_disconnects=True,
     shutdown_close=1006,
     shutdown_disconnect=1005,  # most runs: the process may exit before the app hears it
     consequences=_consequences(

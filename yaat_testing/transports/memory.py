@@ -247,6 +247,7 @@ class MemoryConnection(Connection):
         "_reader",
         "_receive_ended",
         "_receiving",
+        "_refused",
         "_to_app",
         "_to_client",
         "_unsent_close",
@@ -317,6 +318,8 @@ class MemoryConnection(Connection):
         #: Whether the server refused or lost the accept (of a subprotocol the client
         #: did not offer), so that the handshake never completes.
         self._handshake_lost = False
+        #: Whether the app refused the handshake: a close before accept, or a denial.
+        self._refused = False
         #: The client's frames on their way to the server, each with the turn it arrives
         #: on (``ServerProfile.client_frame_turns``), and the turns counted so far.
         self._wire: deque[tuple[int, Callable[[], None]]] = deque()
@@ -348,13 +351,18 @@ class MemoryConnection(Connection):
             if self.profile.close_while_receive_waits == "returns":
                 while not channel.items:
                     await channel.wait(None)
-            else:
-                await self._receive_watched(channel)
+            elif not await self._receive_watched(channel):
+                return {
+                    "type": "websocket.disconnect",
+                    "code": self.profile.receive_after_disconnect,
+                }
         message: Message = channel.items.popleft()
         if message["type"] == "websocket.disconnect":
             self._app_saw_disconnect = True
             # the end of the socket (granian), which a refused handshake's is not
-            self._receive_ended = self._receive_ended or self._close_read
+            if self._close_read and not self._receive_ended:
+                self._receive_ended = True
+                channel.wake_all()  # the receives that wait for it find the socket closed
             if self._lose_when_taken:
                 self._lose_when_taken = False
                 self._lose_after(1)  # after this step of the app
@@ -364,13 +372,19 @@ class MemoryConnection(Connection):
                 self._to_client.put({"type": "websocket.close", "code": code, "reason": reason})
         return message
 
-    async def _receive_watched(self, channel: Channel) -> None:
+    async def _receive_watched(self, channel: Channel) -> bool:
         """Wait for a message, known as the task that waits: on this server, a close
-        from another task waits for this receive() to return."""
+        from another task waits for this receive() to return.  False when, instead,
+        another receive() has taken the disconnect that closed the socket
+        (``ServerProfile.receive_after_disconnect``: granian's receives wait in turn for
+        its socket's reader, and the next finds the socket closed)."""
         self._receiving = current_task()
         try:
             while not channel.items:
                 await channel.wait(None)
+                if self._receive_ended and self.profile.receive_after_disconnect != "wait":
+                    return False
+            return True
         finally:
             self._receiving = None
             close_waits, self._close_waits = self._close_waits, None
@@ -487,11 +501,19 @@ class MemoryConnection(Connection):
     def _ignores_after_close(self, message: Message) -> bool:
         """A message after the app's own close that the server ignores (not strict): an
         empty one, where the server drops empty messages before its protocol's state
-        check raises (daphne), or a close, which hypercorn and daphne ignore; after a
-        close hypercorn counted but never sent, this one is sent."""
+        check raises (daphne), or a close, which hypercorn and daphne ignore (granian,
+        after a refusal, may give a receive() a disconnect for it); after a close
+        hypercorn counted but never sent, this one is sent."""
         if self.strict.enforces("message-after-close"):
             return False
         kind = message.get("type")
+        if (
+            self._refused
+            and kind == "websocket.close"
+            and self.profile.close_after_refusal_disconnects
+        ):
+            self._close_after_refusal()
+            return True
         if kind == "websocket.send" and not self.profile.sends_empty_messages:
             return not (message.get("text") or message.get("bytes"))
         if self.profile.close_after_close is not Consequence.IGNORE or kind != "websocket.close":
@@ -501,6 +523,15 @@ class MemoryConnection(Connection):
             self._close(message)
             return True
         return self.closed is not None
+
+    def _close_after_refusal(self) -> None:
+        """A close after a refusal, otherwise ignored, gives a receive() a disconnect
+        again, unless one is still queued (``close_after_refusal_disconnects``)."""
+        told = self.profile.disconnect_after_refusal[0]
+        if told is not None and not any(
+            item["type"] == "websocket.disconnect" for item in self._to_app.items
+        ):
+            self._to_app.put({"type": "websocket.disconnect", "code": told})
 
     def _check_close_code(self, message: Message) -> None:
         """A close after the app's own: raise if this server checks the code before its
@@ -633,6 +664,7 @@ class MemoryConnection(Connection):
             if profile.sends_accept_headers:
                 self.accept_headers = [(name.lower(), value) for name, value in pairs]
         elif target is _DISCONNECTED:  # a close before accept, or the denial's last body
+            self._refused = True
             after_close, after_denial = profile.disconnect_after_refusal
             told = after_close if kind == "websocket.close" else after_denial
             if told is not None:
