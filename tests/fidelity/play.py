@@ -542,6 +542,12 @@ class MemoryClient(ClientSide):
             connection.closed is None or connection.client_state is not WebSocketState.DISCONNECTED
         ):
             await asyncio.sleep(0.001)
+        if self._unread() > MAX_QUEUE:
+            # The messages that came in meanwhile filled its queue: it stopped reading
+            # before the answer, which it never gets, and aborts after close_timeout.
+            self.readable = MAX_QUEUE + 1
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            return [1006, ""]
         code, reason = connection.closed or (1006, "")
         return [code, shown_reason(reason)]
 
