@@ -339,8 +339,10 @@ class ServerProfile:
     #: Whether the app hears the client's answer to its close only as the connection
     #: goes, ``closing_handshake_turns`` after its close, and its sends are ignored from
     #: then on (daphne queues the disconnect in ``onClose``, as it marks the connection
-    #: disconnected, and ``handle_reply`` ignores what comes after); otherwise it comes
-    #: at once, behind the client's frames on their way.
+    #: disconnected, and ``handle_reply`` ignores what comes after); a client that does
+    #: not read (``pause_reading()``) answers once it reads again or closes, and one that
+    #: drops first gives ``drop_code``.  Otherwise the answer comes at once, behind the
+    #: client's frames on their way.
     disconnects_when_gone: bool = False
     #: What an app's send or close does once the connection is gone: the loop turn
     #: after the client's close, at once after a drop, ``closing_handshake_turns`` after

@@ -479,6 +479,16 @@ class MemoryClient(ClientSide):
         self.ws = session
         #: Messages still readable once reading stopped (``None``: no limit).
         self.readable: int | None = None
+        #: Whether it stopped reading the socket, its queue full (it reads in the background).
+        self.paused = False
+        session._connection._to_client.add_waiter(_PutWatcher(self), None)
+
+    def _on_put(self) -> None:
+        """Past max_queue unread messages, the websockets client stops reading the socket
+        (and so reads no close frame either), until its queue drains."""
+        if not self.paused and self._unread() > MAX_QUEUE:
+            self.paused = True
+            self.ws._connection.pause_reading(None)
 
     def _unread(self) -> int:
         """Messages the app sent that the client has not read yet: the websockets client
@@ -507,6 +517,9 @@ class MemoryClient(ClientSide):
             message = await self.ws.receive(timeout=timeout)
         except WebSocketTimeout:
             return None
+        if self.paused and self._unread() <= MAX_QUEUE // 4:  # its low-water mark
+            self.paused = False
+            self.ws._connection.resume_reading()
         if message["type"] == "websocket.close":
             return [message["code"], shown_reason(message["reason"] or "")]
         return summary_of_data(
@@ -556,6 +569,21 @@ class MemoryClient(ClientSide):
 
         with contextlib.suppress(WebSocketTimeout):
             await self.ws.drop(timeout=APP_END_WAIT)
+
+
+class _PutWatcher:
+    """Told of every put on the client's channel (a waiter that stays): what the
+    ``websockets`` client's background reader sees arrive."""
+
+    def __init__(self, client: MemoryClient) -> None:
+        self.client = client
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, result: None, /) -> None:
+        self.client.ws._connection._to_client.add_waiter(self, None)
+        self.client._on_put()
 
 
 async def play_memory(scenario: Scenario, server: str, index: int = 0) -> Outcome:

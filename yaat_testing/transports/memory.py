@@ -227,6 +227,7 @@ class MemoryConnection(Connection):
 
     __slots__ = (
         "__weakref__",
+        "_answer_due",
         "_app_limit",
         "_app_saw_disconnect",
         "_buffered",
@@ -243,6 +244,7 @@ class MemoryConnection(Connection):
         "_lose_when_taken",
         "_lost",
         "_offered",
+        "_paused",
         "_read_limit",
         "_reader",
         "_receive_ended",
@@ -311,6 +313,9 @@ class MemoryConnection(Connection):
         self._read_limit: int | None = None
         self._buffered = 0
         self._reader: Future[None] | None = None
+        self._paused = False
+        #: The client's answer to the app's close, while it does not read to answer it.
+        self._answer_due: Message | None = None
         self._receiving: object = None
         self._close_waits: Future[None] | None = None
         #: A close the server counted as sent though nothing went out (a refusal).
@@ -436,6 +441,11 @@ class MemoryConnection(Connection):
                 self.subprotocol = message.get("subprotocol")
                 self._to_client.put(message)
                 return
+        await self._take_or_wait(message)
+
+    async def _take_or_wait(self, message: Message) -> None:
+        """:meth:`_take`, but a close while another task waits in receive() as this
+        server does it (``close_while_receive_waits``)."""
         if (
             self._receiving is not None  # only set where a close waits for the receive
             and self._receiving is not current_task()
@@ -553,12 +563,12 @@ class MemoryConnection(Connection):
         (uvicorn, granian), or it writes and then waits (hypercorn).
         """
         if self.profile.writes_before_waiting:
-            self._take(message)
+            await self._take_or_wait(message)
             self._buffered += _size(message)
             await self._until_read()
         else:
             await self._until_read()
-            self._take(message)
+            await self._take_or_wait(message)
             self._buffered += _size(message)
 
     def _buffer_full(self) -> bool:
@@ -575,13 +585,24 @@ class MemoryConnection(Connection):
         if reader is not None and not reader.done():
             reader.set_result(None)
 
+    def _answer(self) -> None:
+        """The client reads the app's close and answers: the connection goes, and the app
+        is told (``disconnects_when_gone``), unless it dropped first."""
+        due, self._answer_due = self._answer_due, None
+        if due is not None:
+            self._lose_after(self.profile.closing_handshake_turns, due)
+
     def pause_reading(self, buffer: int | None) -> None:
+        self._paused = True  # (nor does it read the app's close, to answer it)
         if self.profile.send_buffer is None:
             return  # this server buffers without bound: the app's send() never waits
         self._read_limit = self.profile.send_buffer if buffer is None else buffer
         self._buffered = sum(_size(item) for item in self._to_client.items if type(item) is dict)
 
     def resume_reading(self) -> None:
+        self._paused = False
+        if self._answer_due is not None and not self._lost:
+            self._answer()
         self._read_limit = None
         self._buffered = 0
         self._wake_sender()
@@ -744,7 +765,9 @@ class MemoryConnection(Connection):
         if after == "own":
             self._ended(told)
         elif profile.disconnects_when_gone:  # the answer is told as the connection goes
-            self._lose_after(profile.closing_handshake_turns, told)
+            self._answer_due = told
+            if not self._paused:
+                self._answer()
             return
         else:  # the client's answer: behind what it sent before it read the close
             self._behind_the_wire(partial(self._ended, told))
@@ -1170,6 +1193,8 @@ class MemoryConnection(Connection):
         return True
 
     async def aclose(self, timeout: float, code: int = 1000, reason: str = "") -> None:
+        if self._answer_due is not None and not self._lost:
+            self._answer()  # its close frame answers the app's, which it did not read
         if self.client_state is _CONNECTED and self.closed is None and not self._client_sent_close:
             await self.send({"type": "websocket.disconnect", "code": code, "reason": reason})
         try:
