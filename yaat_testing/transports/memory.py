@@ -441,7 +441,10 @@ class MemoryConnection(Connection):
                 self.subprotocol = message.get("subprotocol")
                 self._to_client.put(message)
                 return
-        await self._take_or_wait(message)
+        if self._receiving is not None:  # only set where a close waits for the receive
+            await self._take_or_wait(message)
+            return
+        self._take(message)
 
     async def _take_or_wait(self, message: Message) -> None:
         """:meth:`_take`, but a close while another task waits in receive() as this
