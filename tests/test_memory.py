@@ -468,3 +468,116 @@ def test_an_app_that_refused_the_handshake_runs_on_as_on_a_server() -> None:
     seen.clear()
     run_on_virtual_clock(scenario())
     assert seen == [{"type": "ran on"}]
+
+
+async def _closes_then_closes_and_sends_again(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await send(ACCEPT)
+    await send({"type": "websocket.close", "code": 4000})
+    for message in (
+        {"type": "websocket.close", "code": 1001},  # a code autobahn refuses
+        {"type": "websocket.close", "code": 4001},
+        {"type": "websocket.send", "text": ""},
+        {"type": "websocket.send", "text": "late"},
+    ):
+        try:
+            await send(message)
+        except Exception as error:
+            seen.append({"type": type(error).__name__})
+        else:
+            seen.append({"type": "returned"})
+    seen.append(await receive())
+    await send({"type": "websocket.send", "text": "later"})  # the connection is gone
+    seen.append({"type": "returned"})
+
+
+async def test_daphne_checks_a_close_code_before_its_state_and_drops_empty_messages() -> None:
+    # autobahn's sendClose checks the code first, and its sendMessage raises once the
+    # close is sent; daphne drops an empty message before autobahn sees it, and ignores
+    # everything once onClose has told the app the connection is gone.
+    seen.clear()
+    async with TestClient(
+        _closes_then_closes_and_sends_again, server="daphne", strict=False
+    ) as client:
+        async with client.websocket_connect("/") as ws:
+            assert await ws.receive_close() == (4000, "")
+    assert seen == [
+        {"type": "ServerRefused"},
+        {"type": "returned"},
+        {"type": "returned"},
+        {"type": "ASGIProtocolError"},
+        {"type": "websocket.disconnect", "code": 4000},
+        {"type": "returned"},
+    ]
+
+
+async def _closes_and_waits(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await send(ACCEPT)
+    await receive()  # the client's go
+    await send({"type": "websocket.close", "code": 4000})
+    seen.append(await receive())
+
+
+@pytest.mark.parametrize(("paused", "code"), [(False, 4000), (True, 1006)])
+async def test_on_daphne_a_client_that_does_not_read_never_answers_the_apps_close(
+    paused: bool, code: int
+) -> None:
+    seen.clear()
+    async with TestClient(_closes_and_waits, server="daphne") as client:
+        async with client.websocket_connect("/") as ws:
+            if paused:
+                ws.pause_reading()
+            await ws.send_text("go")
+            await asyncio.sleep(0.01)
+            await ws.drop()
+    assert seen == [{"type": "websocket.disconnect", "code": code}]
+
+
+async def _receives_in_two_tasks(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await send(ACCEPT)
+    other = asyncio.ensure_future(receive())
+    await asyncio.sleep(0)
+    mine = await receive()
+    seen.extend([await other, mine])
+
+
+async def test_on_granian_the_receives_that_wait_find_the_socket_closed() -> None:
+    # Its receives wait in turn for the socket's reader: the first gets the client's
+    # close, the next finds the socket closed.
+    seen.clear()
+    async with TestClient(_receives_in_two_tasks, server="granian") as client:
+        async with client.websocket_connect("/") as ws:
+            await ws.close(4000)
+    assert seen == [
+        {"type": "websocket.disconnect", "code": 4000},
+        {"type": "websocket.disconnect", "code": 1005},
+    ]
+
+
+async def _refuses_then_closes_again(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await send({"type": "websocket.close"})
+    seen.append(await receive())
+    await send({"type": "websocket.close"})
+    await send({"type": "websocket.close"})  # one wake-up at most
+    other = asyncio.ensure_future(receive())
+    seen.append(await receive())
+    await asyncio.sleep(0.01)
+    seen.append({"type": "still waiting"} if not other.done() else other.result())
+    other.cancel()
+
+
+async def test_on_granian_each_close_after_a_refusal_wakes_one_receive() -> None:
+    seen.clear()
+    async with TestClient(_refuses_then_closes_again, server="granian", strict=False) as client:
+        with pytest.raises(WebSocketDenied):
+            async with client.websocket_connect("/"):
+                pass
+        await asyncio.sleep(0.05)
+    assert seen == [
+        {"type": "websocket.disconnect", "code": 1005},
+        {"type": "websocket.disconnect", "code": 1005},
+        {"type": "still waiting"},
+    ]

@@ -287,7 +287,8 @@ class ServerProfile:
     close_fixes: Mapping[CloseKind, CloseFix] = field(default_factory=dict)
     #: Whether the close reason reaches the client.
     sends_close_reason: bool = True
-    #: Whether an empty text or binary message reaches the client.
+    #: Whether an empty text or binary message reaches the client; daphne drops one
+    #: before autobahn sees it, so after the app's close it returns where a send raises.
     sends_empty_messages: bool = True
     #: Whether the server answers the client's close only once the app has received it
     #: (granian): until then the app's close is the answer, and at the app's end the
@@ -309,6 +310,11 @@ class ServerProfile:
     #: The disconnect the app gets after its close before accept (a 403), and after the
     #: last part of its denial response; ``None``: none, its ``receive()`` waits.
     disconnect_after_refusal: tuple[int | None, int | None] = (1006, 1006)
+    #: Whether each close the app sends after a refusal, which the server otherwise
+    #: ignores, gives a receive() the first of those disconnects again, unless one is
+    #: still queued (granian: a close with no socket notifies the accept event, a tokio
+    #: ``Notify`` that holds one wake-up, for which a receive() before accept waits).
+    close_after_refusal_disconnects: bool = False
     #: Loop turns from the server's end of a refused handshake (it closes the socket)
     #: until the app's calls find the connection gone (``after_lost``); ``None``: not
     #: before the app's next calls.
@@ -327,6 +333,19 @@ class ServerProfile:
     #: What a second ``websocket.close`` after the app's own does; ``None``: what the
     #: ``message-after-close`` rule's consequence says.  hypercorn and daphne ignore it.
     close_after_close: Consequence | None = None
+    #: Whether the server checks a close's code before its state, so that a close with
+    #: a code it refuses (``CloseFix.RAISE``) raises even after the app's own close,
+    #: until the connection is gone (autobahn's ``sendClose``: daphne; after the
+    #: client's close, daphne counts the connection gone once it has read it).
+    checks_close_code_first: bool = False
+    #: Whether the app hears the client's answer to its close only as the connection
+    #: goes, three turns after its close (``after_lost``), and its sends are ignored from
+    #: then on (daphne queues the disconnect in ``onClose``, as it marks the connection
+    #: disconnected, and ``handle_reply`` ignores what comes after); a client that does
+    #: not read (``pause_reading()``) answers once it reads again or closes, and one that
+    #: drops first gives ``drop_code``.  Otherwise the answer comes at once, behind the
+    #: client's frames on their way.
+    disconnects_when_gone: bool = False
     #: What an app's send or close does once the connection is gone: the loop turn
     #: after the client's close, at once after a drop, three turns after the app's own
     #: close (the client reads it at the next poll and answers at once, the server
@@ -656,6 +675,7 @@ GRANIAN = ServerProfile(
     close_while_receive_waits="returns_after_receive",
     disconnect_code_after_close=1005,
     disconnect_after_refusal=(1005, None),
+    close_after_refusal_disconnects=True,
     shutdown_close=1006,
     shutdown_disconnect=1005,  # most runs: the process may exit before the app hears it
     consequences=_consequences(
@@ -722,6 +742,8 @@ DAPHNE = ServerProfile(
     drop_code=1006,
     close_echo=1000,
     close_after_close=Consequence.IGNORE,
+    checks_close_code_first=True,
+    disconnects_when_gone=True,
     send_after_client_close=Consequence.IGNORE,
     max_message_size=2**20,
     app_max_message_size=2**20,

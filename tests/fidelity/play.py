@@ -479,6 +479,16 @@ class MemoryClient(ClientSide):
         self.ws = session
         #: Messages still readable once reading stopped (``None``: no limit).
         self.readable: int | None = None
+        #: Whether it stopped reading the socket, its queue full (it reads in the background).
+        self.paused = False
+        session._connection._to_client.add_waiter(_PutWatcher(self), None)
+
+    def _on_put(self) -> None:
+        """Past max_queue unread messages, the websockets client stops reading the socket
+        (and so reads no close frame either), until its queue drains."""
+        if not self.paused and self._unread() > MAX_QUEUE:
+            self.paused = True
+            self.ws._connection.pause_reading(None)
 
     def _unread(self) -> int:
         """Messages the app sent that the client has not read yet: the websockets client
@@ -510,6 +520,9 @@ class MemoryClient(ClientSide):
             message = await asyncio.wait_for(self.ws.receive(timeout=timeout * 2), timeout)
         except (WebSocketTimeout, TimeoutError):
             return None
+        if self.paused and self._unread() <= MAX_QUEUE // 4:  # its low-water mark
+            self.paused = False
+            self.ws._connection.resume_reading()
         if message["type"] == "websocket.close":
             return [message["code"], shown_reason(message["reason"] or "")]
         return summary_of_data(
@@ -545,6 +558,12 @@ class MemoryClient(ClientSide):
             connection.closed is None or connection.client_state is not WebSocketState.DISCONNECTED
         ):
             await asyncio.sleep(0.001)
+        if self._unread() > MAX_QUEUE:
+            # The messages that came in meanwhile filled its queue: it stopped reading
+            # before the answer, which it never gets, and aborts after close_timeout.
+            self.readable = MAX_QUEUE + 1
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            return [1006, ""]
         code, reason = connection.closed or (1006, "")
         return [code, shown_reason(reason)]
 
@@ -553,6 +572,21 @@ class MemoryClient(ClientSide):
 
         with contextlib.suppress(WebSocketTimeout):
             await self.ws.drop(timeout=APP_END_WAIT)
+
+
+class _PutWatcher:
+    """Told of every put on the client's channel (a waiter that stays): what the
+    ``websockets`` client's background reader sees arrive."""
+
+    def __init__(self, client: MemoryClient) -> None:
+        self.client = client
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, result: None, /) -> None:
+        self.client.ws._connection._to_client.add_waiter(self, None)
+        self.client._on_put()
 
 
 async def play_memory(scenario: Scenario, server: str, index: int = 0) -> Outcome:

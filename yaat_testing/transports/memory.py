@@ -240,6 +240,7 @@ class MemoryConnection(Connection):
 
     __slots__ = (
         "__weakref__",
+        "_answer_due",
         "_app_limit",
         "_app_saw_disconnect",
         "_buffered",
@@ -256,10 +257,12 @@ class MemoryConnection(Connection):
         "_lose_when_taken",
         "_lost",
         "_offered",
+        "_paused",
         "_read_limit",
         "_reader",
         "_receive_ended",
         "_receiving",
+        "_refused",
         "_to_app",
         "_to_client",
         "_unsent_close",
@@ -323,6 +326,9 @@ class MemoryConnection(Connection):
         self._read_limit: int | None = None
         self._buffered = 0
         self._reader: Future[None] | None = None
+        self._paused = False
+        #: The client's answer to the app's close, while it does not read to answer it.
+        self._answer_due: Message | None = None
         self._receiving: object = None
         self._close_waits: Future[None] | None = None
         #: A close the server counted as sent though nothing went out (a refusal).
@@ -330,6 +336,8 @@ class MemoryConnection(Connection):
         #: Whether the server refused or lost the accept (of a subprotocol the client
         #: did not offer), so that the handshake never completes.
         self._handshake_lost = False
+        #: Whether the app refused the handshake: a close before accept, or a denial.
+        self._refused = False
         #: The client's frames on their way to the server, each with the turn it arrives
         #: on (``ServerProfile.client_frame_turns``), and the turns counted so far.
         self._wire: deque[tuple[int, Callable[[], None]]] = deque()
@@ -361,13 +369,18 @@ class MemoryConnection(Connection):
             if self.profile.close_while_receive_waits == "returns":
                 while not channel.items:
                     await channel.wait(None)
-            else:
-                await self._receive_watched(channel)
+            elif not await self._receive_watched(channel):
+                return {
+                    "type": "websocket.disconnect",
+                    "code": self.profile.receive_after_disconnect,
+                }
         message: Message = channel.items.popleft()
         if message["type"] == "websocket.disconnect":
             self._app_saw_disconnect = True
             # the end of the socket (granian), which a refused handshake's is not
-            self._receive_ended = self._receive_ended or self._close_read
+            if self._close_read and not self._receive_ended:
+                self._receive_ended = True
+                channel.wake_all()  # the receives that wait for it find the socket closed
             if self._lose_when_taken:
                 self._lose_when_taken = False
                 self._lose_after(1)  # after this step of the app
@@ -377,13 +390,19 @@ class MemoryConnection(Connection):
                 self._to_client.put({"type": "websocket.close", "code": code, "reason": reason})
         return message
 
-    async def _receive_watched(self, channel: Channel) -> None:
+    async def _receive_watched(self, channel: Channel) -> bool:
         """Wait for a message, known as the task that waits: on this server, a close
-        from another task waits for this receive() to return."""
+        from another task waits for this receive() to return.  False when, instead,
+        another receive() has taken the disconnect that closed the socket
+        (``ServerProfile.receive_after_disconnect``: granian's receives wait in turn for
+        its socket's reader, and the next finds the socket closed)."""
         self._receiving = current_task()
         try:
             while not channel.items:
                 await channel.wait(None)
+                if self._receive_ended and self.profile.receive_after_disconnect != "wait":
+                    return False
+            return True
         finally:
             self._receiving = None
             close_waits, self._close_waits = self._close_waits, None
@@ -435,6 +454,14 @@ class MemoryConnection(Connection):
                 self.subprotocol = message.get("subprotocol")
                 self._to_client.put(message)
                 return
+        if self._receiving is not None:  # only set where a close waits for the receive
+            await self._take_or_wait(message)
+            return
+        self._take(message)
+
+    async def _take_or_wait(self, message: Message) -> None:
+        """:meth:`_take`, but a close while another task waits in receive() as this
+        server does it (``close_while_receive_waits``)."""
         if (
             self._receiving is not None  # only set where a close waits for the receive
             and self._receiving is not current_task()
@@ -482,7 +509,7 @@ class MemoryConnection(Connection):
         self.transcript.record(APP_TO_CLIENT, message)
         facts = Facts(self.app_state, self._offered, self._denial_extension)
         for violation in check_send(facts, message):
-            if violation.rule == "message-after-close" and self._ignores_second_close(message):
+            if violation.rule == "message-after-close" and self._ignores_after_close(message):
                 return
             if violation.rule == "subprotocol-not-offered":
                 self._lose_handshake(self.profile.consequences[violation.rule])
@@ -497,19 +524,53 @@ class MemoryConnection(Connection):
                 message = made
         self._apply(message)
 
-    def _ignores_second_close(self, message: Message) -> bool:
-        """A close after the app's own, which hypercorn and daphne ignore (not strict);
-        after a close hypercorn counted but never sent, this one is sent."""
-        if (
-            self.profile.close_after_close is not Consequence.IGNORE
-            or message.get("type") != "websocket.close"
-            or self.strict.enforces("message-after-close")
-        ):
+    def _ignores_after_close(self, message: Message) -> bool:
+        """A message after the app's own close that the server ignores (not strict): an
+        empty one, where the server drops empty messages before its protocol's state
+        check raises (daphne), or a close, which hypercorn and daphne ignore (granian,
+        after a refusal, may give a receive() a disconnect for it); after a close
+        hypercorn counted but never sent, this one is sent."""
+        if self.strict.enforces("message-after-close"):
             return False
+        kind = message.get("type")
+        if (
+            self._refused
+            and kind == "websocket.close"
+            and self.profile.close_after_refusal_disconnects
+        ):
+            self._close_after_refusal()
+            return True
+        if kind == "websocket.send" and not self.profile.sends_empty_messages:
+            return not (message.get("text") or message.get("bytes"))
+        if self.profile.close_after_close is not Consequence.IGNORE or kind != "websocket.close":
+            return False
+        self._check_close_code(message)
         if self._unsent_close is CloseFix.RAISE_CLOSED and self.client_state is _CONNECTED:
             self._close(message)
             return True
         return self.closed is not None
+
+    def _close_after_refusal(self) -> None:
+        """A close after a refusal, otherwise ignored, gives a receive() a disconnect
+        again, unless one is still queued (``close_after_refusal_disconnects``)."""
+        told = self.profile.disconnect_after_refusal[0]
+        if told is not None and not any(
+            item["type"] == "websocket.disconnect" for item in self._to_app.items
+        ):
+            self._to_app.put({"type": "websocket.disconnect", "code": told})
+
+    def _check_close_code(self, message: Message) -> None:
+        """A close after the app's own: raise if this server checks the code before its
+        state and refuses it (``ServerProfile.checks_close_code_first``)."""
+        if not self.profile.checks_close_code_first:
+            return
+        code, reason = as_sent(message.get("code", 1000)), as_sent(message.get("reason") or "")
+        if self.profile.close_fix(code, reason)[0] is CloseFix.RAISE:
+            raise ServerRefused(
+                f"{self.profile.name} checks a close's code before it sees the connection "
+                f"closing: it cannot send close code {code!r}",
+                "send a code this server takes (docs/servers.md)",
+            )
 
     async def _send_to_paused_reader(self, message: Message) -> None:
         """A send while the client does not read: it waits once the buffer is full.
@@ -518,12 +579,12 @@ class MemoryConnection(Connection):
         (uvicorn, granian), or it writes and then waits (hypercorn).
         """
         if self.profile.writes_before_waiting:
-            self._take(message)
+            await self._take_or_wait(message)
             self._buffered += _size(message)
             await self._until_read()
         else:
             await self._until_read()
-            self._take(message)
+            await self._take_or_wait(message)
             self._buffered += _size(message)
 
     def _buffer_full(self) -> bool:
@@ -540,13 +601,24 @@ class MemoryConnection(Connection):
         if reader is not None and not reader.done():
             reader.set_result(None)
 
+    def _answer(self) -> None:
+        """The client reads the app's close and answers: the connection goes, and the app
+        is told (``disconnects_when_gone``), unless it dropped first."""
+        due, self._answer_due = self._answer_due, None
+        if due is not None:
+            self._lose_after_closing_handshake(due)
+
     def pause_reading(self, buffer: int | None) -> None:
+        self._paused = True  # (nor does it read the app's close, to answer it)
         if self.profile.send_buffer is None:
             return  # this server buffers without bound: the app's send() never waits
         self._read_limit = self.profile.send_buffer if buffer is None else buffer
         self._buffered = sum(_size(item) for item in self._to_client.items if type(item) is dict)
 
     def resume_reading(self) -> None:
+        self._paused = False
+        if self._answer_due is not None and not self._lost:
+            self._answer()
         self._read_limit = None
         self._buffered = 0
         self._wake_sender()
@@ -629,6 +701,7 @@ class MemoryConnection(Connection):
             if profile.sends_accept_headers:
                 self.accept_headers = [(name.lower(), value) for name, value in pairs]
         elif target is _DISCONNECTED:  # a close before accept, or the denial's last body
+            self._refused = True
             after_close, after_denial = profile.disconnect_after_refusal
             told = after_close if kind == "websocket.close" else after_denial
             if told is not None:
@@ -704,16 +777,17 @@ class MemoryConnection(Connection):
             told = self._disconnect(code if seen[0] == code else 1002, reason)
         else:
             told = self._disconnect(after, reason)
+        self._to_client.put({"type": "websocket.close", "code": seen[0], "reason": seen[1]})
         if after == "own":
             self._ended(told)
+        elif profile.disconnects_when_gone:  # the answer is told as the connection goes
+            self._answer_due = told
+            if not self._paused:
+                self._answer()
+            return
         else:  # the client's answer: behind what it sent before it read the close
             self._behind_the_wire(partial(self._ended, told))
-        self._to_client.put({"type": "websocket.close", "code": seen[0], "reason": seen[1]})
-        # The client reads the close at the next poll and answers at once; the server
-        # reads the answer at the poll after and closes the socket; asyncio reports the
-        # connection lost on the turn after that.
-        loop = self._loop
-        call_at_next_poll(loop, call_at_next_poll, loop, self._lose_after, 1)
+        self._lose_after_closing_handshake()
 
     def _ended(self, disconnect: Message | None, lost: int | None = None) -> None:
         """The app's queue as the connection ends: *disconnect*, then the one the server
@@ -1040,12 +1114,28 @@ class MemoryConnection(Connection):
         else:
             self._lose_after(1)
 
-    def _lose_after(self, turns: int) -> None:
-        """The connection is gone after *turns* loop turns (``ServerProfile.after_lost``)."""
-        if turns <= 0:
+    def _lose_after(self, turns: int, disconnect: Message | None = None) -> None:
+        """The connection is gone after *turns* loop turns (``ServerProfile.after_lost``);
+        the app is told *disconnect* then, if any, behind the client's frames on their way
+        (``ServerProfile.disconnects_when_gone``)."""
+        if turns > 0:
+            self._loop.call_soon(self._lose_after, turns - 1, disconnect)
+        elif disconnect is None:
             self._lost = True
         else:
-            self._loop.call_soon(self._lose_after, turns - 1)
+            self._behind_the_wire(partial(self._gone, disconnect))
+
+    def _lose_after_closing_handshake(self, disconnect: Message | None = None) -> None:
+        """The connection is gone (and the app told *disconnect*, if any) as the client's
+        answer to the app's close is read: the client reads the close at the next poll
+        and answers at once, the server reads the answer at the poll after and closes
+        the socket, and asyncio reports the connection lost on the turn after that."""
+        loop = self._loop
+        call_at_next_poll(loop, call_at_next_poll, loop, self._lose_after, 1, disconnect)
+
+    def _gone(self, disconnect: Message) -> None:
+        self._lost = True
+        self._ended(disconnect)
 
     def _disconnect(self, code: int, reason: str) -> Message:
         """The ``websocket.disconnect`` the app gets: with the reason if this server
@@ -1145,6 +1235,8 @@ class MemoryConnection(Connection):
         return True
 
     async def aclose(self, timeout: float, code: int = 1000, reason: str = "") -> None:
+        if self._answer_due is not None and not self._lost:
+            self._answer()  # its close frame answers the app's, which it did not read
         if self.client_state is _CONNECTED and self.closed is None and not self._client_sent_close:
             await self.send({"type": "websocket.disconnect", "code": code, "reason": reason})
         try:
