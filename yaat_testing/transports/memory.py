@@ -260,6 +260,7 @@ class MemoryConnection(Connection):
         "_paused",
         "_read_limit",
         "_reader",
+        "_reads_elsewhere",
         "_receive_ended",
         "_receiving",
         "_refused",
@@ -342,6 +343,7 @@ class MemoryConnection(Connection):
         #: on (``ServerProfile.client_frame_turns``), and the turns counted so far.
         self._wire: deque[tuple[int, Callable[[], None]]] = deque()
         self._wire_turn = 0
+        self._reads_elsewhere = transport.profile.reads_in_another_thread
         loop = running_loop()
         self._loop = loop
         alarm = transport.alarm(loop)
@@ -1011,10 +1013,11 @@ class MemoryConnection(Connection):
                 return True
         if self.profile.receive_has_both_keys:
             message = {"type": "websocket.receive", "bytes": None, "text": None, **message}
-        if self._wire or not self._app_waits():
+        to_app = self._to_app
+        if self._wire or self._reads_elsewhere or not to_app.awaited():
             self._over_the_wire(partial(self._to_app.put, message))
         else:  # the fast path: the app waits for it, and nothing is on its way before it
-            self._to_app.put(message)
+            to_app.put(message)
         return True
 
     def _client_sends_close(self, code: int, reason: str) -> None:
@@ -1056,7 +1059,7 @@ class MemoryConnection(Connection):
     def _app_waits(self) -> bool:
         """Whether the app waits in receive() for the client's next frame, which then
         reaches it at once (``ServerProfile.reads_in_another_thread``: never)."""
-        return self._to_app.awaited() and not self.profile.reads_in_another_thread
+        return not self._reads_elsewhere and self._to_app.awaited()
 
     def _behind_the_wire(self, arrive: Callable[[], None]) -> None:
         """What the client does once it has read a frame from the server (its answer to
