@@ -581,3 +581,33 @@ async def test_on_granian_each_close_after_a_refusal_wakes_one_receive() -> None
         {"type": "websocket.disconnect", "code": 1005},
         {"type": "still waiting"},
     ]
+
+
+async def _refuses_then_sends(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await send({"type": "websocket.close"})
+    for step in ("send", "receive", "send"):
+        if step == "receive":
+            seen.append(await receive())
+            continue
+        try:
+            await send({"type": "websocket.send", "text": "late"})
+        except Exception as error:
+            seen.append({"type": type(error).__name__})
+        else:
+            seen.append({"type": "returned"})
+
+
+async def test_hypercorn_tells_a_refusing_app_it_disconnected_as_its_stream_closes() -> None:
+    # Its stream closes (and queues the disconnect) as its reader task reads the end of
+    # the socket: until then a send raises, from then on it is ignored.
+    seen.clear()
+    async with TestClient(_refuses_then_sends, server="hypercorn", strict=False) as client:
+        with pytest.raises(WebSocketDenied, match="403"):
+            async with client.websocket_connect("/"):
+                pass
+    assert seen == [
+        {"type": "ASGIProtocolError"},
+        {"type": "websocket.disconnect", "code": 1000},
+        {"type": "returned"},
+    ]

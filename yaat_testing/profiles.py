@@ -341,10 +341,14 @@ class ServerProfile:
     #: Whether the app hears the client's answer to its close only as the connection
     #: goes, three turns after its close (``after_lost``), and its sends are ignored from
     #: then on (daphne queues the disconnect in ``onClose``, as it marks the connection
-    #: disconnected, and ``handle_reply`` ignores what comes after); a client that does
-    #: not read (``pause_reading()``) answers once it reads again or closes, and one that
-    #: drops first gives ``drop_code``.  Otherwise the answer comes at once, behind the
-    #: client's frames on their way.
+    #: disconnected, and ``handle_reply`` ignores what comes after; hypercorn's stream
+    #: queues it as it closes, when its reader task reads the answer, and after a
+    #: refused handshake ``refusal_lost_turns`` later, when it reads the end of the
+    #: socket).  A client that does not read (``pause_reading()``) answers once it reads
+    #: again, and its own close or drop ends the handshake instead: the app is told the
+    #: code its close gave the connection where ``disconnect_code_after_close`` is one
+    #: (hypercorn: 1000), and ``drop_code`` for a drop otherwise.  Otherwise the answer
+    #: comes at once, behind the client's frames on their way.
     disconnects_when_gone: bool = False
     #: What an app's send or close does once the connection is gone: the loop turn
     #: after the client's close, at once after a drop, three turns after the app's own
@@ -619,6 +623,7 @@ HYPERCORN = ServerProfile(
     # it sends the response and closes the connection; its stream closes turns later
     # (measured on the corpus: 4 to 6 give the same outcomes)
     refusal_lost_turns=4,
+    disconnects_when_gone=True,
     holds_denial_start=True,
     close_after_close=Consequence.IGNORE,
     after_lost=Consequence.IGNORE,  # its stream is closed: app_send() returns at once

@@ -536,11 +536,14 @@ class MemoryClient(ClientSide):
         # reading the socket: its close goes out, the answer behind the unread messages
         # never comes in, and after close_timeout it aborts the connection (1006).
         paused = self._unread() > MAX_QUEUE
+        disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
         try:
-            await self.ws.send({"type": "websocket.disconnect", "code": code, "reason": reason})
+            await self.ws.send(disconnect)
         except WebSocketDisconnect as closed:  # the app's close came first
             if not paused:  # (unread, behind the messages, if paused)
                 return [closed.code, shown_reason(closed.reason or "")]
+            # it has not read that close: its own goes out all the same
+            self.ws._connection.send_nowait(disconnect)
         if paused:
             self.readable = MAX_QUEUE + 1
             await asyncio.sleep(CLOSE_TIMEOUT)

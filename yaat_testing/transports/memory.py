@@ -706,14 +706,19 @@ class MemoryConnection(Connection):
             self._refused = True
             after_close, after_denial = profile.disconnect_after_refusal
             told = after_close if kind == "websocket.close" else after_denial
+            turns = profile.refusal_lost_turns
+            if told is not None and turns is not None and profile.disconnects_when_gone:
+                # told as the server reads the end of the socket the client closes
+                self._lose_after(turns, {"type": "websocket.disconnect", "code": told})
+                told = turns = None
             if told is not None:
                 self._to_app.put({"type": "websocket.disconnect", "code": told})
             if profile.lost_code is not None:
                 # then the connection is gone: 1006 after a denial, as no WebSocket was
                 lost = profile.lost_code if kind == "websocket.close" else 1006
                 self._to_app.put({"type": "websocket.disconnect", "code": lost})
-            if profile.refusal_lost_turns is not None:
-                self._lose_after(profile.refusal_lost_turns)
+            if turns is not None:
+                self._lose_after(turns)
         self._to_client.put(message)
 
     def _deliver(self, message: Message) -> None:
@@ -1097,6 +1102,10 @@ class MemoryConnection(Connection):
         self.client_state = _DISCONNECTED
         self._close_read = True
         self._wake_sender()
+        due, self._answer_due = self._answer_due, None
+        if due is not None:  # it ends the closing handshake the app began: told as it goes
+            self._gone(due)
+            return
         told = code if profile.disconnect_code == "client" else profile.disconnect_code
         waiting = self._to_app.awaited()  # the app waits in receive()
         self._ended(self._disconnect(told, reason))
@@ -1187,7 +1196,11 @@ class MemoryConnection(Connection):
         self._close_read = True  # (the server has the end of its socket too)
         self._lost = True
         self._wake_sender()
-        self._to_app.put({"type": "websocket.disconnect", "code": self.profile.drop_code})
+        due, self._answer_due = self._answer_due, None
+        if due is not None and type(self.profile.disconnect_code_after_close) is int:
+            self._to_app.put(due)  # the code the app's close gave the connection
+        else:
+            self._to_app.put({"type": "websocket.disconnect", "code": self.profile.drop_code})
 
     async def receive(self, timeout: float) -> Message:
         channel = self._to_client
