@@ -341,7 +341,7 @@ class MemoryConnection(Connection):
         self._refused = False
         #: The client's frames on their way to the server, each with the turn it arrives
         #: on (``ServerProfile.client_frame_turns``), and the turns counted so far.
-        self._wire: deque[tuple[int, Callable[[], None]]] = deque()
+        self._wire: deque[tuple[int, Callable[[], None]]] | None = None  # (made when used)
         self._wire_turn = 0
         self._reads_elsewhere = transport.profile.reads_in_another_thread
         loop = running_loop()
@@ -382,7 +382,8 @@ class MemoryConnection(Connection):
             # the end of the socket (granian), which a refused handshake's is not
             if self._close_read and not self._receive_ended:
                 self._receive_ended = True
-                channel.wake_all()  # the receives that wait for it find the socket closed
+                if channel.waiters:  # the receives that wait for it find the socket closed
+                    channel.wake_all()
             if self._lose_when_taken:
                 self._lose_when_taken = False
                 self._lose_after(1)  # after this step of the app
@@ -1019,10 +1020,15 @@ class MemoryConnection(Connection):
         if self.profile.receive_has_both_keys:
             message = {"type": "websocket.receive", "bytes": None, "text": None, **message}
         to_app = self._to_app
-        if self._wire or self._reads_elsewhere or not to_app.awaited():
-            self._over_the_wire(partial(self._to_app.put, message))
-        else:  # the fast path: the app waits for it, and nothing is on its way before it
+        waiters = to_app.waiters
+        if (
+            not self._wire
+            and not self._reads_elsewhere
+            and ((waiters and not waiters[0][0].done()) or to_app.awaited())
+        ):  # the fast path: the app waits for it, and nothing is on its way before it
             to_app.put(message)
+        else:
+            self._over_the_wire(partial(to_app.put, message))
         return True
 
     def _client_sends_close(self, code: int, reason: str) -> None:
@@ -1042,7 +1048,10 @@ class MemoryConnection(Connection):
                 self._close_unanswered = True  # answered when the app receives it
             else:
                 self.closed = self._client_close
-        self._over_the_wire(partial(self._client_closes, code, reason))
+        if not self._wire and self._app_waits():  # read at once: as _over_the_wire() does
+            self._client_closes(code, reason)
+        else:
+            self._over_the_wire(partial(self._client_closes, code, reason))
 
     def _over_the_wire(self, arrive: Callable[[], None], later: int = 0) -> None:
         """A frame the client sent: *arrive* runs as the server reads it,
@@ -1057,6 +1066,8 @@ class MemoryConnection(Connection):
         if not wire and not turns:
             arrive()
             return
+        if wire is None:
+            wire = self._wire = deque()
         wire.append((self._wire_turn + turns, arrive))
         if len(wire) == 1:
             self._next_read(self._wire_tick)
@@ -1069,14 +1080,16 @@ class MemoryConnection(Connection):
     def _behind_the_wire(self, arrive: Callable[[], None]) -> None:
         """What the client does once it has read a frame from the server (its answer to
         the app's close): after the frames it sent before, or at once."""
-        if self._wire:
-            self._wire.append((self._wire_turn, arrive))
+        wire = self._wire
+        if wire:
+            wire.append((self._wire_turn, arrive))
         else:
             arrive()
 
     def _wire_tick(self) -> None:
         self._wire_turn += 1
         wire = self._wire
+        assert wire is not None
         while wire and wire[0][0] <= self._wire_turn:
             wire.popleft()[1]()
         if wire:
