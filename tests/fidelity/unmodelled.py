@@ -22,12 +22,9 @@ PATH = Path(__file__).with_name("unmodelled.json")
 #: Why a family of cells differs in memory: what the harness counts, and what it does not.
 FAMILIES = {
     "flow control": (
-        "bytes in flight: the harness plays the websockets client's max_queue=16 where the "
-        "client closes (past 16 unread messages it stops reading the socket, never reads "
-        "the answer to its close, and sees 1006), but counts messages, not the bytes in "
-        "the kernel's buffers: when the client reads again, drops while it does not read "
-        "(daphne then tells the app 1006, not its echo), or when a burst of 4 KiB or 64 "
-        "KiB messages races a close, the live order follows how many bytes each socket "
+        "bytes in flight: the harness counts messages, not the bytes in the kernel's "
+        "buffers, so when a burst of 4 KiB or 64 KiB messages races the client's close, "
+        "or the client reads again, the live order follows how many bytes each socket "
         "write took"
     ),
     "handshake failed": (
@@ -36,23 +33,22 @@ FAMILIES = {
         "differs in what the app sees afterwards"
     ),
     "latency": (
-        "the client's close or drop reaches the server client_frame_turns loop turns after "
-        "it is sent, and the app's sends in between go through; live, a send of 64 KiB "
-        "takes the kernel longer than a turn, so fewer or more of them go out first than "
-        "the turns the harness counts"
+        "a client's frame reaches the server client_frame_turns loop turns after it is "
+        "sent; live, a frame sent as the handshake ends or behind a 64 KiB message takes "
+        "the kernel more or fewer turns than the harness counts"
     ),
     "racing tasks": (
         "two tasks of the app interleave with the server's I/O in the loop's order of "
-        "ready callbacks; a message crosses the harness in fewer turns than it crosses a "
-        "socket and a server's own tasks (hypercorn, granian's threads, daphne's reactor), "
-        "so one task's receive wakes before the other's send, or after, in another order "
-        "than live"
+        "ready callbacks, and a server's own tasks and threads (hypercorn's reader, "
+        "granian's Rust threads, daphne's reactor) take turns the harness does not count, "
+        "so one task's call ends before the other's, or after, in another order than live"
     ),
     "close handling": (
-        "the timing of a close handshake the app does not wait for: a receive bounded by "
-        "the app's 0.5 s that ends when the client leaves at 1 s, on daphne's reactor "
-        "thread; hypercorn's sends after a client's drop (its stream closes several tasks "
-        "later), granian's and hypercorn's order of a receive and a second task's close"
+        "the app's 0.5 s waits that end at the instant the client's 1 s wait does, where "
+        "live the microseconds of each wait's lateness decide (daphne's reactor thread "
+        "takes real time the virtual clock does not charge); daphne's 1011 for a raising "
+        "app, sent at its once-a-second check; a client's close right behind its 64 KiB "
+        "message, which hypercorn reads in the same 64 KiB chunks"
     ),
 }
 
