@@ -49,6 +49,7 @@ def test_yaat_testing_exports() -> None:
         "MemoryTransport",
         "Rule",
         "ServerProfile",
+        "ServerRefused",
         "Strict",
         "TestClient",
         "Transcript",
