@@ -193,20 +193,13 @@ def outcome_on(profile: ServerProfile, context: Context, message: Mapping[str, A
             continue  # what the close fixes below say
         consequence = profile.consequences[rule]
         if rule == "message-after-close" and kind == _CLOSE:
-            if profile.checks_close_code_first:
-                refused, _, _ = profile.close_fix(
-                    message.get("code", 1000), message.get("reason") or ""
-                )
-                if refused is CloseFix.RAISE:
-                    return _REFUSED[refused]  # its code is checked before its state
+            if profile.refuses_code_before_state(
+                message.get("code", 1000), message.get("reason") or ""
+            ):
+                return _REFUSED[CloseFix.RAISE]
             if profile.close_after_close:
                 consequence = profile.close_after_close
-        if (
-            rule == "message-after-close"
-            and kind == _SEND
-            and not profile.sends_empty_messages
-            and not (message.get("text") or message.get("bytes"))
-        ):
+        if rule == "message-after-close" and profile.drops_empty(message):
             return "not sent: it is empty"  # dropped before the state is checked
         if consequence is not Consequence.ALLOW:
             return _SAID[consequence]

@@ -438,6 +438,28 @@ class ServerProfile:
         if unexplained:
             raise ValueError(f"profile {self.name!r} allows {unexplained} without saying how")
 
+    def refuses_code_before_state(self, code: object, reason: object) -> bool:
+        """Whether a close after the app's own raises on its code: this server checks
+        the code before its state, and refuses this one (``checks_close_code_first``).
+
+        >>> PROFILES["daphne"].refuses_code_before_state(1001, "")
+        True
+        """
+        return self.checks_close_code_first and self.close_fix(code, reason)[0] is CloseFix.RAISE
+
+    def drops_empty(self, message: Mapping[str, Any]) -> bool:
+        """Whether this server drops *message*, an empty ``websocket.send``, before
+        anything looks at it (``sends_empty_messages``).
+
+        >>> PROFILES["daphne"].drops_empty({"type": "websocket.send", "text": ""})
+        True
+        """
+        return (
+            not self.sends_empty_messages
+            and message.get("type") == "websocket.send"
+            and not (message.get("text") or message.get("bytes"))
+        )
+
     def close_fix(self, code: object, reason: object) -> tuple[CloseFix, int, str]:
         """What this server does with ``websocket.close`` after accept: a refusal
         (``RAISE``, ``QUEUE_THEN_RAISE``, ``RAISE_CLOSED``), or ``SEND`` and the code and

@@ -544,10 +544,10 @@ class MemoryClient(ClientSide):
                 return [closed.code, shown_reason(closed.reason or "")]
             # it has not read that close: its own goes out all the same
             self.ws._connection.send_nowait(disconnect)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_TIMEOUT
         if paused:
-            self.readable = MAX_QUEUE + 1
-            await asyncio.sleep(CLOSE_TIMEOUT)
-            return [1006, ""]
+            return await self._abort_at(deadline)
         # The session ends on its own close at once; the websockets client waits (up to
         # close_timeout) for the server's answer: the server reads the close turns later
         # (an app's close in between is the answer), and granian answers only once the
@@ -555,8 +555,6 @@ class MemoryClient(ClientSide):
         from yaat.protocol import WebSocketState
 
         connection = self.ws._connection
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + CLOSE_TIMEOUT
         while loop.time() < deadline and (  # noqa: ASYNC110
             connection.closed is None or connection.client_state is not WebSocketState.DISCONNECTED
         ):
@@ -564,11 +562,16 @@ class MemoryClient(ClientSide):
         if self._unread() > MAX_QUEUE:
             # The messages that came in meanwhile filled its queue: it stopped reading
             # before the answer, which it never gets, and aborts after close_timeout.
-            self.readable = MAX_QUEUE + 1
-            await asyncio.sleep(max(0.0, deadline - loop.time()))
-            return [1006, ""]
+            return await self._abort_at(deadline)
         code, reason = connection.closed or (1006, "")
         return [code, shown_reason(reason)]
+
+    async def _abort_at(self, deadline: float) -> list[Any]:
+        """Stopped reading before the answer to its close: it reads what it had read
+        already, and aborts the connection at close_timeout's *deadline* (1006)."""
+        self.readable = MAX_QUEUE + 1
+        await asyncio.sleep(max(0.0, deadline - asyncio.get_running_loop().time()))
+        return [1006, ""]
 
     async def drop(self) -> None:
         from yaat_testing import WebSocketTimeout

@@ -14,7 +14,6 @@ from __future__ import annotations
 import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine
-from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from yaat.protocol import DENIAL_EXTENSION, Side, WebSocketState, next_state
@@ -341,7 +340,7 @@ class MemoryConnection(Connection):
         self._refused = False
         #: The client's frames on their way to the server, each with the turn it arrives
         #: on (``ServerProfile.client_frame_turns``), and the turns counted so far.
-        self._wire: deque[tuple[int, Callable[[], None]]] | None = None  # (made when used)
+        self._wire: deque[tuple[int, Callable[..., None], tuple[Any, ...]]] | None = None
         self._wire_turn = 0
         self._reads_elsewhere = transport.profile.reads_in_another_thread
         loop = running_loop()
@@ -543,8 +542,8 @@ class MemoryConnection(Connection):
         ):
             self._close_after_refusal()
             return True
-        if kind == "websocket.send" and not self.profile.sends_empty_messages:
-            return not (message.get("text") or message.get("bytes"))
+        if self.profile.drops_empty(message):
+            return True
         if self.profile.close_after_close is not Consequence.IGNORE or kind != "websocket.close":
             return False
         self._check_close_code(message)
@@ -565,10 +564,8 @@ class MemoryConnection(Connection):
     def _check_close_code(self, message: Message) -> None:
         """A close after the app's own: raise if this server checks the code before its
         state and refuses it (``ServerProfile.checks_close_code_first``)."""
-        if not self.profile.checks_close_code_first:
-            return
         code, reason = as_sent(message.get("code", 1000)), as_sent(message.get("reason") or "")
-        if self.profile.close_fix(code, reason)[0] is CloseFix.RAISE:
+        if self.profile.refuses_code_before_state(code, reason):
             raise ServerRefused(
                 f"{self.profile.name} checks a close's code before it sees the connection "
                 f"closing: it cannot send close code {code!r}",
@@ -794,7 +791,7 @@ class MemoryConnection(Connection):
                 self._answer()
             return
         else:  # the client's answer: behind what it sent before it read the close
-            self._behind_the_wire(partial(self._ended, told))
+            self._behind_the_wire(self._ended, told)
         self._lose_after_closing_handshake()
 
     def _ended(self, disconnect: Message | None, lost: int | None = None) -> None:
@@ -1028,7 +1025,7 @@ class MemoryConnection(Connection):
         ):  # the fast path: the app waits for it, and nothing is on its way before it
             to_app.put(message)
         else:
-            self._over_the_wire(partial(to_app.put, message))
+            self._over_the_wire(to_app.put, message)
         return True
 
     def _client_sends_close(self, code: int, reason: str) -> None:
@@ -1048,57 +1045,55 @@ class MemoryConnection(Connection):
                 self._close_unanswered = True  # answered when the app receives it
             else:
                 self.closed = self._client_close
-        if not self._wire and self._app_waits():  # read at once: as _over_the_wire() does
-            self._client_closes(code, reason)
-        else:
-            self._over_the_wire(partial(self._client_closes, code, reason))
+        if not self._wire and not self._reads_elsewhere and self._to_app.awaited():
+            self._client_closes(code, reason)  # _over_the_wire()'s first case, inlined:
+        else:  # every session ends here
+            self._over_the_wire(self._client_closes, code, reason)
 
-    def _over_the_wire(self, arrive: Callable[[], None], later: int = 0) -> None:
-        """A frame the client sent: *arrive* runs as the server reads it,
-        ``client_frame_turns`` (and *later*) loop turns later, so that the app's code that runs
-        meanwhile goes first, and never before a frame sent earlier.  None while the
+    def _over_the_wire(self, arrive: Callable[..., None], *args: Any, later: int = 0) -> None:
+        """A frame the client sent: ``arrive(*args)`` runs as the server reads it,
+        ``client_frame_turns`` (and *later*) loop turns later, so that the app's code that
+        runs meanwhile goes first, and never before a frame sent earlier.  None while the
         app waits in receive() and nothing is on its way: then the app runs nothing
         meanwhile, and a round trip or a session's close costs no turns (a second task
         of the app may run meanwhile, and then the order differs from a server's in a
         few racing cases)."""
         wire = self._wire
-        turns = 0 if self._app_waits() else self.profile.client_frame_turns + later
-        if not wire and not turns:
-            arrive()
+        # The app waits in receive() for it (never where a thread reads the socket).
+        waits = not self._reads_elsewhere and self._to_app.awaited()
+        if not wire and waits:
+            arrive(*args)
             return
         if wire is None:
             wire = self._wire = deque()
-        wire.append((self._wire_turn + turns, arrive))
+        turns = 0 if waits else self.profile.client_frame_turns + later
+        wire.append((self._wire_turn + turns, arrive, args))
         if len(wire) == 1:
             self._next_read(self._wire_tick)
 
-    def _app_waits(self) -> bool:
-        """Whether the app waits in receive() for the client's next frame, which then
-        reaches it at once (``ServerProfile.reads_in_another_thread``: never)."""
-        return not self._reads_elsewhere and self._to_app.awaited()
-
-    def _behind_the_wire(self, arrive: Callable[[], None]) -> None:
+    def _behind_the_wire(self, arrive: Callable[..., None], *args: Any) -> None:
         """What the client does once it has read a frame from the server (its answer to
-        the app's close): after the frames it sent before, or at once."""
+        the app's close): ``arrive(*args)`` after the frames it sent before, or at once."""
         wire = self._wire
         if wire:
-            wire.append((self._wire_turn, arrive))
+            wire.append((self._wire_turn, arrive, args))
         else:
-            arrive()
+            arrive(*args)
 
     def _wire_tick(self) -> None:
         self._wire_turn += 1
         wire = self._wire
         assert wire is not None
         while wire and wire[0][0] <= self._wire_turn:
-            wire.popleft()[1]()
+            _, arrive, args = wire.popleft()
+            arrive(*args)
         if wire:
             self._next_read(self._wire_tick)
 
     def _next_read(self, callback: Callable[[], None]) -> None:
         """*callback* on the next turn, where the server reads what the client wrote: as
         the loop polls its sockets, or, from a thread of its own, among the callbacks."""
-        if self.profile.reads_in_another_thread:
+        if self._reads_elsewhere:
             self._loop.call_soon(callback)
         else:
             call_at_next_poll(self._loop, callback)
@@ -1148,7 +1143,7 @@ class MemoryConnection(Connection):
         elif disconnect is None:
             self._lost = True
         else:
-            self._behind_the_wire(partial(self._gone, disconnect))
+            self._behind_the_wire(self._gone, disconnect)
 
     def _lose_after_closing_handshake(self, disconnect: Message | None = None) -> None:
         """The connection is gone (and the app told *disconnect*, if any) as the client's
@@ -1202,7 +1197,7 @@ class MemoryConnection(Connection):
         the server sees it, a few turns later."""
         self.transcript.record(CLIENT_TO_APP, {"type": "websocket.disconnect", "dropped": True})
         self.closed = self.closed or (1006, "")
-        self._over_the_wire(self._dropped, _DROP_TURNS)
+        self._over_the_wire(self._dropped, later=_DROP_TURNS)
 
     def _dropped(self) -> None:
         self.client_state = _DISCONNECTED
